@@ -1,0 +1,83 @@
+// The AdmissionReview codec: parses admission.k8s.io/v1 and v1beta1 requests in place (no copy of
+// the pod) and writes responses in the request's apiVersion. The hot path of every request.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "admission/json_view.h"
+#include "admission/result.h"
+
+namespace revrouter {
+
+enum class ReviewVersion { kV1, kV1beta1 };
+std::string_view api_version_string(ReviewVersion v);  // "admission.k8s.io/v1", ...
+
+struct GroupVersionKind {
+  std::string_view group, version, kind;
+};
+
+// Views into the parsed body: valid while the body buffer and the Document live.
+struct AdmissionRequest {
+  ReviewVersion version = ReviewVersion::kV1;
+  std::string_view uid;
+  GroupVersionKind kind;          // request.kind
+  std::string_view resource;      // request.resource.resource ("pods")
+  std::string_view sub_resource;  // request.subResource
+  std::string_view operation;     // CREATE, UPDATE, DELETE, CONNECT
+  std::string_view namespace_;    // request.namespace
+  std::string_view name;          // request.name (often empty on CREATE)
+  bool dry_run = false;
+  const JsonValue* object = nullptr;  // request.object, null when absent or JSON null
+  // A field the core reads (request.kind, resource, operation, ...) had the wrong type. The review
+  // still has a uid, so it is answered in-protocol with a denial carrying this error.
+  std::optional<Error> malformed;
+
+  // A Pod CREATE (kind Pod in core/v1 or resource pods, no sub-resource): the only request that
+  // revrouter mutates. Everything else is allowed untouched.
+  bool is_pod_create() const;
+};
+
+// Error codes (Error::code), one per failure class; each is also a metrics label.
+namespace review_error {
+inline constexpr std::string_view kNotJson = "not_json";
+inline constexpr std::string_view kNotAdmissionReview = "not_admission_review";
+inline constexpr std::string_view kUnsupportedApiVersion = "unsupported_api_version";
+inline constexpr std::string_view kMissingRequest = "missing_request";
+inline constexpr std::string_view kMissingUid = "missing_uid";
+inline constexpr std::string_view kBadField = "bad_field";         // a field the core reads has the wrong type
+inline constexpr std::string_view kMissingObject = "missing_object";  // Pod CREATE without request.object
+inline constexpr std::string_view kNotAPod = "not_a_pod";          // request.object is not a Pod
+}  // namespace review_error
+
+// Parses `body` in place (RapidJSON in-situ): the buffer must be writable, NUL-terminated at
+// body[len], and outlive the result. `doc` is reused across requests by the caller.
+Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, ReviewDocument& doc);
+
+struct AuditAnnotation {
+  std::string_view key, value;
+};
+
+struct AdmissionResponse {
+  ReviewVersion version = ReviewVersion::kV1;
+  std::string_view uid;
+  bool allowed = true;
+  std::string_view patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
+  int status_code = 0;     // with a message: response.status {code, message} (denials)
+  std::string_view status_message;
+  std::span<const std::string_view> warnings;
+  std::span<const AuditAnnotation> audit_annotations;
+};
+
+// Serialises the response AdmissionReview into `out` (cleared first, capacity kept).
+void write_admission_review(const AdmissionResponse& response, std::string& out);
+
+// Standard base64 (RFC 4648, with padding) of `in`, appended to `out`.
+void append_base64(std::string_view in, std::string& out);
+
+}  // namespace revrouter
