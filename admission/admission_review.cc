@@ -176,9 +176,13 @@ void write_admission_review(const AdmissionResponse& r, std::string& out) {
   out.append(R"(,"kind":"AdmissionReview","response":{"uid":)");
   append_json_string(out, r.uid);
   out.append(r.allowed ? R"(,"allowed":true)" : R"(,"allowed":false)");
-  if (!r.patch.empty()) {
+  if (!r.patch_base64.empty() || !r.patch.empty()) {
     out.append(R"(,"patchType":"JSONPatch","patch":")");
-    append_base64(r.patch, out);
+    if (!r.patch_base64.empty()) {
+      out.append(r.patch_base64);
+    } else {
+      append_base64(r.patch, out);
+    }
     out.push_back('"');
   }
   if (!r.status_message.empty() || r.status_code != 0) {

@@ -68,6 +68,9 @@ struct AdmissionResponse {
   std::string_view uid;
   bool allowed = true;
   std::string_view patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
+  // The same patch already base64-encoded (an upstream's, checked): written as it is, instead of
+  // encoding `patch` again.
+  std::string_view patch_base64;
   int status_code = 0;     // with a message: response.status {code, message} (denials)
   std::string_view status_message;
   std::span<const std::string_view> warnings;

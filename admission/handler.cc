@@ -71,7 +71,8 @@ HandledRequest deny(const AdmissionRequest& req, const Error& e, RequestScratch&
 }  // namespace
 
 HandledRequest handle_admission(const RoutingTable& table, std::string_view path, char* body,
-                                std::size_t len, RequestScratch& scratch) {
+                                std::size_t len, RequestScratch& scratch,
+                                const Revision* substitute, std::string_view substitute_warning) {
   HandledRequest out;
   out.decision.reason = Reason::kNotPodCreate;
   auto webhook = parse_webhook_path(path);
@@ -80,6 +81,7 @@ HandledRequest handle_admission(const RoutingTable& table, std::string_view path
   auto parsed = parse_admission_review(body, len, scratch.fresh_document());
   if (!parsed) return text_error(400, parsed.error(), scratch, out);
   const AdmissionRequest& req = *parsed;
+  out.version = req.version;
   out.uid = req.uid;
   out.namespace_ = req.namespace_;
   out.pod_name = req.name;
@@ -107,16 +109,29 @@ HandledRequest handle_admission(const RoutingTable& table, std::string_view path
 
   out.decision = decide(table, req, *pod, webhook->ns);
   const Decision& d = out.decision;
+  const Revision* stood_in_for = nullptr;
+  if (substitute != nullptr && d.inject && d.revision != substitute) {
+    stood_in_for = d.revision;
+    out.decision.revision = substitute;
+  }
+  if (d.inject && d.revision->backend == Backend::kProxy) {
+    out.forward_to = d.revision;
+    return out;
+  }
 
   std::array<std::string_view, 2> warnings;
   std::size_t warning_count = 0;
   if (!d.warning.empty()) warnings[warning_count++] = d.warning;
+  if (stood_in_for != nullptr && !substitute_warning.empty()) {
+    warnings[warning_count++] = substitute_warning;
+  }
 
-  std::array<AuditAnnotation, 3> audit;
+  std::array<AuditAnnotation, 4> audit;
   std::size_t audit_count = 0;
   audit[audit_count++] = {"reason", to_string(d.reason)};
   if (!d.requested.empty()) audit[audit_count++] = {"requested", d.requested};
   if (d.revision != nullptr) audit[audit_count++] = {"revision", d.revision->name};
+  if (stood_in_for != nullptr) audit[audit_count++] = {"fallback-for", stood_in_for->name};
 
   if (d.inject && d.revision->backend == Backend::kLocal) {
     const Workload workload = workload_of(*pod);
@@ -125,14 +140,6 @@ HandledRequest handle_admission(const RoutingTable& table, std::string_view path
       return deny(req, built.error(), scratch, out);
     }
     r.patch = scratch.patch;
-  } else if (d.inject) {
-    // Proxy revisions are forwarded by the server before it calls this function; reaching here
-    // means no forwarder is wired for it, which must not block pod creation silently.
-    out.decision.inject = false;
-    warnings[warning_count++] =
-        "revrouter: revision has backend proxy but this server has no proxy backend for it; "
-        "pod created without a sidecar";
-    out.error_code = "no_proxy_backend";
   }
   r.warnings = std::span(warnings.data(), warning_count);
   r.audit_annotations = std::span(audit.data(), audit_count);

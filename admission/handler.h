@@ -43,11 +43,15 @@ class RequestScratch {
 };
 
 struct HandledRequest {
-  int http_status = 200;            // 200 whenever an AdmissionReview answer was written
-  std::string_view content_type;    // "application/json", or "text/plain" for HTTP-level errors
-  std::string_view body;            // view into scratch.response
-  std::string error_code;           // "" when the review was answered normally; set on error paths only
+  int http_status = 200;          // 200 whenever an AdmissionReview answer was written
+  std::string_view content_type;  // "application/json", or "text/plain" for HTTP-level errors
+  std::string_view body;          // view into scratch.response
+  std::string error_code;  // "" when the review was answered normally; set on error paths only
   Decision decision;
+  // Set when the pod is to be injected by a proxy revision: nothing was written (body is empty)
+  // and the answer has to come from this revision's istiod (decision.revision == forward_to).
+  const Revision* forward_to = nullptr;
+  ReviewVersion version = ReviewVersion::kV1;  // of the request, which the answer must match
   // For logs; views into the request body.
   std::string_view uid, namespace_, pod_name;
 };
@@ -59,8 +63,15 @@ struct HandledRequest {
 //  - a review with a uid is always answered with an AdmissionReview (200): allowed untouched for
 //    anything but Pod CREATE, denied (code 400) for a Pod CREATE whose object is missing or
 //    malformed, otherwise the decision: a patch when the revision is local and injection applies,
-//    allowed without a patch (and a warning where it helps) when not.
+//    allowed without a patch (and a warning where it helps) when not; when the revision is a
+//    proxy, nothing is written and `forward_to` names it.
+// `substitute` (a failed proxy revision's fallback) replaces the decided revision when the pod is
+// to be injected: the patch is built from its template (or `forward_to` names it when it is a
+// proxy itself), the audit annotations say which revision it stands in for, and
+// `substitute_warning` (why) is added to the warnings.
 HandledRequest handle_admission(const RoutingTable& table, std::string_view path, char* body,
-                                std::size_t len, RequestScratch& scratch);
+                                std::size_t len, RequestScratch& scratch,
+                                const Revision* substitute = nullptr,
+                                std::string_view substitute_warning = {});
 
 }  // namespace revrouter

@@ -27,6 +27,13 @@ const Revision* RoutingTable::find_revision(std::string_view name) const {
   return nullptr;
 }
 
+bool RoutingTable::has_upstreams() const {
+  for (const Revision& r : revisions) {
+    if (r.backend == Backend::kProxy || r.shadow) return true;
+  }
+  return false;
+}
+
 const Tag* RoutingTable::find_tag(std::string_view name) const {
   for (const Tag& t : tags) {
     if (t.name == name) return &t;
@@ -133,6 +140,74 @@ bool is_label_key(std::string_view k) {
     name = k.substr(slash + 1);
   }
   return !name.empty() && is_label_value(name);
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Dotted-quad IPv4: four decimal numbers 0..255 without leading zeros (which some resolvers read as
+// octal).
+bool is_ipv4(std::string_view v) {
+  int parts = 0;
+  while (true) {
+    std::size_t dot = v.find('.');
+    std::string_view part = v.substr(0, dot);
+    if (part.empty() || part.size() > 3 || (part.size() > 1 && part.front() == '0')) return false;
+    int n = 0;
+    for (char c : part) {
+      if (!is_digit(c)) return false;
+      n = n * 10 + (c - '0');
+    }
+    if (n > 255 || ++parts > 4) return false;
+    if (dot == std::string_view::npos) return parts == 4;
+    v.remove_prefix(dot + 1);
+  }
+}
+
+// RFC 4291 text form: eight groups of 1-4 hex digits, one "::" standing for one or more zero
+// groups, the last 32 bits optionally as dotted-quad IPv4. No zone ("%eth0"): it means nothing to
+// another host.
+bool is_ipv6(std::string_view v) {
+  // Adds the groups of `side` to `count`; `last` when `side` ends the address (IPv4 allowed).
+  auto groups = [](std::string_view side, bool last, int& count) {
+    while (!side.empty()) {
+      std::size_t colon = side.find(':');
+      std::string_view g = side.substr(0, colon);
+      if (last && colon == std::string_view::npos && g.find('.') != std::string_view::npos) {
+        count += 2;
+        return is_ipv4(g);
+      }
+      if (g.empty() || g.size() > 4) return false;
+      for (char c : g) {
+        if (!is_hex(c)) return false;
+      }
+      ++count;
+      if (colon == std::string_view::npos) return true;
+      side.remove_prefix(colon + 1);
+      if (side.empty()) return false;  // a trailing single ':'
+    }
+    return true;
+  };
+  int count = 0;
+  std::size_t gap = v.find("::");
+  if (gap == std::string_view::npos) return groups(v, true, count) && count == 8;
+  if (v.find("::", gap + 1) != std::string_view::npos) return false;
+  return groups(v.substr(0, gap), false, count) && groups(v.substr(gap + 2), true, count) &&
+         count <= 7;
+}
+
+// A host name as a URL or serverName carries it: a lowercase RFC 1123 DNS name, or an IPv4
+// address. Digits and dots only are read as an address, as URL parsers do, so "10.0.0.256" is an
+// error rather than a DNS name.
+bool is_dns_name_or_ipv4(std::string_view v) {
+  if (v.find_first_not_of("0123456789.") == std::string_view::npos) return is_ipv4(v);
+  return is_dns_subdomain(v);
+}
+
+// RFC 3986 pchar or '/': what an HTTP request line may carry in its path without escaping.
+bool is_path_char(char c) {
+  return is_alnum(c) || std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
 }
 
 constexpr std::string_view kLabelValueRule =
@@ -491,12 +566,276 @@ Status parse_injector(const Ctx& ctx, const Entry& e, const std::string& what,
       });
 }
 
-// A revision while loading: the lines of keys checked after the whole map is read.
+// A character for a message: itself when printable, else its byte value.
+std::string describe_char(char c) {
+  if (c >= ' ' && c < 0x7f) return quoted(std::string_view(&c, 1));
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "byte 0x%02x", static_cast<unsigned char>(c));
+  return buf;
+}
+
+// Splits up.url (https://host[:port][/path]) into host, port and path. `what` names the map the url
+// is in ("revision \"r\"", "shadow of revision \"r\"") and `line` is where it is.
+Status parse_url(const Ctx& ctx, int line, const std::string& what, UpstreamConfig& up) {
+  const std::string_view url = up.url;
+  const std::string of = "url of " + what;
+  constexpr std::string_view kHttps = "https://";
+  if (url.substr(0, kHttps.size()) != kHttps || url.size() == kHttps.size() ||
+      url[kHttps.size()] == '/' || url[kHttps.size()] == ':') {
+    return ctx.error(line, of + " must be an https:// URL with a host, got " + quoted(url));
+  }
+  // The request path is built from the url's path plus key/value segments; a query or fragment
+  // would end up in the middle of it.
+  if (url.find_first_of("?#") != std::string_view::npos) {
+    return ctx.error(line,
+                     of + " must not have a query or fragment ('?' or '#'), got " + quoted(url));
+  }
+  std::string_view rest = url.substr(kHttps.size());
+  const std::size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = slash == std::string_view::npos ? "/" : rest.substr(slash);
+  if (authority.find('@') != std::string_view::npos) {
+    return ctx.error(line, of +
+                               " must not carry user info (\"user@\"); istiod authenticates "
+                               "nothing from the URL. Got " +
+                               quoted(url));
+  }
+
+  std::string_view host;
+  std::string_view port;
+  bool has_port = false;
+  if (authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return ctx.error(
+          line, of + " opens an IPv6 address with '[' but does not close it, got " + quoted(url));
+    }
+    host = authority.substr(1, close - 1);
+    if (!is_ipv6(host)) {
+      return ctx.error(line, "host " + quoted(host) + " of " + of + " is not an IPv6 address");
+    }
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return ctx.error(line, of + " has " + quoted(after) +
+                                   " after the IPv6 address; expected \":<port>\" or a path");
+      }
+      has_port = true;
+      port = after.substr(1);
+    }
+  } else {
+    const std::size_t colon = authority.find(':');
+    if (colon != std::string_view::npos &&
+        authority.find(':', colon + 1) != std::string_view::npos) {
+      return ctx.error(line, of + " has an IPv6 address without brackets; write https://[" +
+                                 std::string(authority) + "]/... (with :<port> after ']')");
+    }
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port = authority.substr(colon + 1);
+    }
+    if (!is_dns_name_or_ipv4(host)) {
+      return ctx.error(line, "host " + quoted(host) + " of " + of +
+                                 " must be a lowercase DNS name (RFC 1123), an IPv4 address or "
+                                 "an IPv6 address in brackets");
+    }
+  }
+
+  std::uint32_t port_value = 443;
+  if (has_port) {
+    bool ok = !port.empty() && port.size() <= 5;
+    port_value = 0;
+    for (char c : port) {
+      if (!ok || !is_digit(c)) {
+        ok = false;
+        break;
+      }
+      port_value = port_value * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    if (!ok || port_value == 0 || port_value > 65535) {
+      return ctx.error(
+          line, "port " + quoted(port) + " of " + of + " must be an integer from 1 to 65535");
+    }
+  }
+
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '%') {
+      if (i + 2 >= path.size() || !is_hex(path[i + 1]) || !is_hex(path[i + 2])) {
+        return ctx.error(line, "path of " + of + " has a '%' not followed by two hex digits");
+      }
+      i += 2;
+    } else if (!is_path_char(c)) {
+      return ctx.error(line, "path of " + of + " has " + describe_char(c) +
+                                 ", which a URL path cannot carry; percent-encode it");
+    }
+  }
+
+  up.host = std::string(host);
+  up.port = static_cast<std::uint16_t>(port_value);
+  up.path = std::string(path);
+  return Ok{};
+}
+
+// The keys that describe an upstream (a proxy revision's istiod, or a shadow's) as written; lines
+// are 0 for keys that are absent.
+struct UpstreamDraft {
+  std::string url;
+  int url_line = 0;      // of the value, for messages about it
+  int url_key_line = 0;  // UpstreamConfig::line
+  std::string ca_file;
+  int ca_line = 0;
+  std::string server_name;
+  int server_name_line = 0;
+};
+
+// The rows of those keys, shared by a revision's map and its `shadow` map.
+KeyRule url_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
+  return {"url", [&ctx, what, &d](const Entry& k) -> Status {
+            auto v = string_value(ctx, k, "url of " + what);
+            if (!v) return v.error();
+            d.url = std::move(*v);
+            d.url_line = k.line();
+            d.url_key_line = k.key_line();
+            return Ok{};
+          }};
+}
+
+KeyRule ca_file_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
+  return {"caFile", [&ctx, what, &d](const Entry& k) -> Status {
+            auto v = string_value(ctx, k, "caFile of " + what);
+            if (!v) return v.error();
+            d.ca_file = std::move(*v);
+            d.ca_line = k.line();
+            return Ok{};
+          }};
+}
+
+KeyRule server_name_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
+  return {"serverName", [&ctx, what, &d](const Entry& k) -> Status {
+            auto v = string_value(ctx, k, "serverName of " + what);
+            if (!v) return v.error();
+            d.server_name = std::move(*v);
+            d.server_name_line = k.line();
+            return Ok{};
+          }};
+}
+
+// Fills `up` from the draft: the url (or the default istiod-<revision> Service) split into parts,
+// the server name, and the caFile path (read once the whole table is valid). `what` names the map
+// the keys are in, `map_line` is where it starts.
+Status finish_upstream(const Ctx& ctx, const UpstreamDraft& d, const Revision& rev,
+                       const std::string& what, int map_line, bool shadow, UpstreamConfig& up) {
+  if (d.url_line == 0) {
+    // Istio's per-revision Service is istiod-<revision>; that only works for DNS-label names.
+    if (!is_dns_label(rev.name)) {
+      return ctx.error(map_line, "revision " + quoted(rev.name) +
+                                     " is not a valid DNS label, so there is no default istiod-" +
+                                     rev.name + " Service; give \"url\"" +
+                                     (shadow ? " in \"shadow\"" : ""));
+    }
+    up.url = std::string(kDefaultProxyUrlPrefix) + rev.name + std::string(kDefaultProxyUrlSuffix);
+    up.line = rev.line;
+  } else {
+    up.url = d.url;
+    up.line = d.url_key_line;
+  }
+  Status s = parse_url(ctx, d.url_line != 0 ? d.url_line : map_line, what, up);
+  if (!s) return s;
+
+  if (d.server_name_line != 0) {
+    if (!is_dns_name_or_ipv4(d.server_name) && !is_ipv6(d.server_name)) {
+      return ctx.error(d.server_name_line,
+                       "serverName " + quoted(d.server_name) + " of " + what +
+                           " must be a lowercase DNS name (RFC 1123) or an IP address (IPv6 "
+                           "without brackets)");
+    }
+    up.server_name = d.server_name;
+  } else {
+    up.server_name = up.host;
+  }
+
+  if (d.ca_line == 0) {
+    return ctx.error(map_line, what +
+                                   " needs \"caFile\": the PEM CA bundle that signed istiod's "
+                                   "certificate (Istio's istio-ca-root-cert ConfigMap, "
+                                   "root-cert.pem)");
+  }
+  up.ca_file = d.ca_file;
+  up.ca_line = d.ca_line;
+  return Ok{};
+}
+
+// A revision while loading: the lines of keys checked after the whole map is read, and the
+// fallback by name, resolved once every revision is known.
 struct RevisionDraft {
   Revision rev;
   int template_line = 0;  // 0 when absent
-  int url_line = 0;
+  UpstreamDraft upstream;
+  UpstreamDraft shadow;
+  int shadow_line = 0;
+  int on_failure_line = 0;
+  int breaker_line = 0;
+  std::string fallback;
+  int fallback_line = 0;
 };
+
+// onFailure: fail-closed | fail-open | {fallback: <revision>}.
+Status parse_on_failure(const Ctx& ctx, const Entry& e, const std::string& what, RevisionDraft& d) {
+  constexpr std::string_view kAllowed = "fail-closed, fail-open, {fallback: <revision>}";
+  const std::string name = "onFailure of " + what;
+  if (e.value.IsScalar()) {
+    const std::string& s = e.value.Scalar();
+    if (s == "fail-closed") {
+      d.rev.on_failure.action = FailureAction::kFailClosed;
+    } else if (s == "fail-open") {
+      d.rev.on_failure.action = FailureAction::kFailOpen;
+    } else {
+      return ctx.error(e.line(),
+                       "unknown onFailure " + quoted(s) + "; allowed: " + std::string(kAllowed));
+    }
+    return Ok{};
+  }
+  if (!e.value.IsMap() || e.value.size() == 0) {
+    return ctx.error(e.line(),
+                     name + " must be one of " + std::string(kAllowed) + ", got " +
+                         (e.value.IsMap() ? "an empty map" : std::string(type_name(e.value))));
+  }
+  return parse_keys(ctx, e.value, e.line(), name,
+                    {
+                        {"fallback",
+                         [&](const Entry& f) -> Status {
+                           auto v = string_value(ctx, f, "fallback of " + what);
+                           if (!v) return v.error();
+                           d.rev.on_failure.action = FailureAction::kFallback;
+                           d.fallback = std::move(*v);
+                           d.fallback_line = f.line();
+                           return Ok{};
+                         }},
+                    });
+}
+
+Status parse_breaker(const Ctx& ctx, const Entry& e, const std::string& what, BreakerConfig& b) {
+  const std::string name = "breaker of " + what;
+  return parse_keys(ctx, e.value, e.line(), name,
+                    {
+                        {"failures",
+                         [&](const Entry& k) -> Status {
+                           auto v = int_value(ctx, k, "failures in " + name, 1, 1000);
+                           if (!v) return v.error();
+                           b.failures = *v;
+                           return Ok{};
+                         }},
+                        {"probeIntervalMs",
+                         [&](const Entry& k) -> Status {
+                           auto v = int_value(ctx, k, "probeIntervalMs in " + name, 50, 600000);
+                           if (!v) return v.error();
+                           b.probe_interval_ms = *v;
+                           return Ok{};
+                         }},
+                    });
+}
 
 Status parse_revision(const Ctx& ctx, const Entry& e, RevisionDraft& d) {
   d.rev.name = e.name;
@@ -507,6 +846,7 @@ Status parse_revision(const Ctx& ctx, const Entry& e, RevisionDraft& d) {
                                        std::string(kLabelValueRule) + ")");
   }
   const std::string what = "revision " + quoted(e.name);
+  const std::string shadow_what = "shadow of " + what;
   Status s = parse_keys(ctx, e.value, e.line(), what,
                         {
                             {"backend",
@@ -526,13 +866,28 @@ Status parse_revision(const Ctx& ctx, const Entry& e, RevisionDraft& d) {
                                d.template_line = k.line();
                                return Ok{};
                              }},
-                            {"url",
+                            url_key(ctx, what, d.upstream),
+                            ca_file_key(ctx, what, d.upstream),
+                            server_name_key(ctx, what, d.upstream),
+                            {"onFailure",
                              [&](const Entry& k) -> Status {
-                               auto v = string_value(ctx, k, "url of " + what);
-                               if (!v) return v.error();
-                               d.rev.url = std::move(*v);
-                               d.url_line = k.line();
-                               return Ok{};
+                               d.on_failure_line = k.line();
+                               return parse_on_failure(ctx, k, what, d);
+                             }},
+                            {"breaker",
+                             [&](const Entry& k) -> Status {
+                               d.breaker_line = k.key_line();
+                               return parse_breaker(ctx, k, what, d.rev.breaker);
+                             }},
+                            {"shadow",
+                             [&](const Entry& k) -> Status {
+                               d.shadow_line = k.key_line();
+                               return parse_keys(ctx, k.value, k.line(), shadow_what,
+                                                 {
+                                                     url_key(ctx, shadow_what, d.shadow),
+                                                     ca_file_key(ctx, shadow_what, d.shadow),
+                                                     server_name_key(ctx, shadow_what, d.shadow),
+                                                 });
                              }},
                             {"injector",
                              [&](const Entry& k) {
@@ -545,32 +900,45 @@ Status parse_revision(const Ctx& ctx, const Entry& e, RevisionDraft& d) {
     if (d.template_line == 0) {
       return ctx.error(d.rev.line, what + " has backend local but no \"template\"");
     }
-    if (d.url_line != 0) {
-      return ctx.error(d.url_line, "\"url\" is only for backend proxy; " + what + " is local");
+    // The keys of a local revision's istiod belong in its shadow map.
+    const std::pair<int, std::string_view> proxy_only[] = {
+        {d.upstream.url_line, "url"},
+        {d.upstream.ca_line, "caFile"},
+        {d.upstream.server_name_line, "serverName"},
+    };
+    for (const auto& [line, key] : proxy_only) {
+      if (line != 0) {
+        return ctx.error(line, quoted(key) + " is only for backend proxy; " + what +
+                                   " is local (a shadow's " + std::string(key) +
+                                   " goes inside \"shadow\")");
+      }
     }
-    return Ok{};
+    if (d.on_failure_line != 0) {
+      return ctx.error(d.on_failure_line, "\"onFailure\" is only for backend proxy; " + what +
+                                              " is local, its answer never waits on an istiod");
+    }
+    if (d.shadow_line == 0) {
+      if (d.breaker_line != 0) {
+        return ctx.error(d.breaker_line,
+                         "\"breaker\" is only for backend proxy or with \"shadow\"; " + what +
+                             " is local without a shadow");
+      }
+      return Ok{};
+    }
+    d.rev.shadow = true;
+    return finish_upstream(ctx, d.shadow, d.rev, shadow_what, d.shadow_line, true, d.rev.upstream);
   }
   if (d.template_line != 0) {
     return ctx.error(d.template_line,
                      "\"template\" is only for backend local; " + what + " is proxy");
   }
-  if (d.url_line == 0) {
-    // Istio's per-revision Service is istiod-<revision>; that only works for DNS-label names.
-    if (!is_dns_label(d.rev.name)) {
-      return ctx.error(d.rev.line, what + " is not a valid DNS label, so there is no default " +
-                                       "istiod-" + d.rev.name + " Service; give \"url\"");
-    }
-    d.rev.url =
-        std::string(kDefaultProxyUrlPrefix) + d.rev.name + std::string(kDefaultProxyUrlSuffix);
-    return Ok{};
+  if (d.shadow_line != 0) {
+    return ctx.error(d.shadow_line, "\"shadow\" is only for backend local; " + what +
+                                        " is proxy, its answers come from istiod already");
   }
-  std::string_view url = d.rev.url;
-  constexpr std::string_view kHttps = "https://";
-  if (url.substr(0, kHttps.size()) != kHttps || url.size() == kHttps.size() ||
-      url[kHttps.size()] == '/' || url[kHttps.size()] == ':') {
-    return ctx.error(d.url_line,
-                     "url of " + what + " must be an https:// URL with a host, got " + quoted(url));
-  }
+  s = finish_upstream(ctx, d.upstream, d.rev, what, d.rev.line, false, d.rev.upstream);
+  if (!s) return s;
+  d.rev.url = d.rev.upstream.url;
   return Ok{};
 }
 
@@ -693,6 +1061,40 @@ Result<RoutingTable> load(const Ctx& ctx, const Node& root, const FileReader& re
     for (const Revision& r : table.revisions) names.push_back(r.name);
     return join(names);
   };
+  // Fallbacks: revisions may be declared in any order. One step only, so a failing istiod never
+  // sends a request through a second one (and no cycle can form).
+  for (std::size_t i = 0; i < table.revisions.size(); ++i) {
+    Revision& rev = table.revisions[i];
+    if (rev.on_failure.action != FailureAction::kFallback) continue;
+    const RevisionDraft& d = revisions[i];
+    const Revision* target = table.find_revision(d.fallback);
+    if (target == nullptr) {
+      for (const TagDraft& t : tags) {
+        if (t.name == d.fallback) {
+          return ctx.error(d.fallback_line, "revision " + quoted(rev.name) + " falls back to tag " +
+                                                quoted(d.fallback) +
+                                                "; a fallback must name a revision");
+        }
+      }
+      return ctx.error(d.fallback_line,
+                       "revision " + quoted(rev.name) + " falls back to unknown revision " +
+                           quoted(d.fallback) + "; revisions: " + revision_names());
+    }
+    const std::size_t index = static_cast<std::size_t>(target - table.revisions.data());
+    if (index == i) {
+      return ctx.error(d.fallback_line, "revision " + quoted(rev.name) +
+                                            " falls back to itself; name another revision or "
+                                            "use fail-closed or fail-open");
+    }
+    if (target->on_failure.action == FailureAction::kFallback) {
+      return ctx.error(d.fallback_line, "revision " + quoted(rev.name) + " falls back to " +
+                                            quoted(target->name) + ", which itself falls back to " +
+                                            quoted(revisions[index].fallback) + " (line " +
+                                            std::to_string(revisions[index].fallback_line) +
+                                            "); fallback chains are not allowed");
+    }
+    rev.on_failure.fallback = index;
+  }
   for (TagDraft& d : tags) {
     if (const Revision* r = table.find_revision(d.name)) {
       return ctx.error(d.line, "tag " + quoted(d.name) +
@@ -763,6 +1165,34 @@ Result<RoutingTable> load(const Ctx& ctx, const Node& root, const FileReader& re
     rev.sidecar = *tpl;
     loaded.emplace(rev.template_path, rev.sidecar);
   }
+
+  // CA bundles, read once per file (revisions usually share istio-ca-root-cert). Only checked for a
+  // PEM certificate here; the server parses it when it builds the TLS context.
+  std::map<std::string, std::string, std::less<>> cas;
+  for (Revision& rev : table.revisions) {
+    if (rev.backend != Backend::kProxy && !rev.shadow) continue;
+    UpstreamConfig& up = rev.upstream;
+    up.ca_file = resolve_path(dir, up.ca_file);
+    auto it = cas.find(up.ca_file);
+    if (it == cas.end()) {
+      if (!read_file) {
+        return ctx.error(up.ca_line,
+                         "revision " + quoted(rev.name) + ": no file reader to load its caFile");
+      }
+      Result<std::string> text = read_file(up.ca_file);
+      if (!text) {
+        return ctx.error(up.ca_line, "caFile of revision " + quoted(rev.name) +
+                                         " cannot be read: " + text.error().message);
+      }
+      if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        return ctx.error(up.ca_line, "caFile " + up.ca_file +
+                                         ": no PEM certificate in file (no \"-----BEGIN "
+                                         "CERTIFICATE-----\" line)");
+      }
+      it = cas.emplace(up.ca_file, std::move(*text)).first;
+    }
+    up.ca_pem = it->second;
+  }
   return table;
 }
 
@@ -804,7 +1234,8 @@ class DocumentStarts : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
   void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {}
   void OnSequenceEnd() override {}

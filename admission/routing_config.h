@@ -36,12 +36,52 @@ struct InjectorConfig {
   bool lenient_inject_values = false;
 };
 
+// An istiod injector revrouter calls over HTTPS: a proxy revision's backend, or a local revision's
+// shadow. The CA is read at load time (a reload picks up a rotated istio-ca-root-cert).
+struct UpstreamConfig {
+  std::string url;          // as written (or the default): https://host[:port]/path
+  std::string host;         // from url: a DNS name or an IP literal (IPv6 without brackets)
+  std::uint16_t port = 443;
+  std::string path;         // from url, at least "/"; key/value path segments are appended to it
+  std::string server_name;  // `serverName`: SNI and the name the certificate must carry; default host
+  std::string ca_file;      // `caFile`, resolved against the config dir
+  std::string ca_pem;       // its contents (checked to hold a PEM certificate, parsed by the server)
+  int line = 0;             // of the url (or of the revision when defaulted), for messages
+  int ca_line = 0;          // of caFile, for messages about the CA
+};
+
+// What a proxy revision does when its istiod fails (refused, TLS error, timeout, non-200, or an
+// answer that is not a valid AdmissionReview for the request).
+enum class FailureAction : std::uint8_t {
+  kFailClosed,  // deny the pod with a message naming the revision and the failure (Istio's default)
+  kFailOpen,    // allow it without a sidecar, with a warning
+  kFallback,    // inject with another revision (local, or a proxy that does not fall back itself)
+};
+
+// Named apart from webhook_manifest.h's FailurePolicy (the MutatingWebhookConfiguration field).
+struct UpstreamFailurePolicy {
+  FailureAction action = FailureAction::kFailClosed;
+  std::size_t fallback = 0;  // kFallback: index into RoutingTable::revisions
+};
+
+// The circuit breaker of an upstream: open after `failures` consecutive failures; while open,
+// requests take the failure policy at once and a probe is sent every `probe_interval_ms`.
+struct BreakerConfig {
+  std::uint32_t failures = 5;
+  std::uint32_t probe_interval_ms = 1000;
+};
+
 struct Revision {
   std::string name;
   Backend backend = Backend::kLocal;
   std::string template_path;  // local: the sidecar template file, resolved against the config dir
   std::shared_ptr<const SidecarTemplate> sidecar;  // local: loaded template
-  std::string url;            // proxy: the injector URL
+  std::string url;            // proxy: the injector URL (== upstream.url)
+  // proxy: the istiod to forward to; local with `shadow`: the istiod to compare against.
+  UpstreamConfig upstream;
+  bool shadow = false;          // local: also send each request to `upstream`, compare, never wait
+  UpstreamFailurePolicy on_failure;  // proxy only
+  BreakerConfig breaker;        // proxy and shadow
   InjectorConfig injector;
   int line = 0;  // where the revision is defined, for messages
 };
@@ -65,6 +105,8 @@ struct RoutingTable {
   std::string source;  // file name it was loaded from
 
   const Revision* find_revision(std::string_view name) const;
+  // True when a request may need its original bytes after parsing: a proxy or shadow revision.
+  bool has_upstreams() const;
   const Tag* find_tag(std::string_view name) const;
 };
 

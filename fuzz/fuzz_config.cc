@@ -1,6 +1,7 @@
 // Fuzzes the config loaders: each input is read both as a routing table (whose template files are
-// served by a reader returning the example's valid template, or the input itself for a path named
-// "self.yaml") and as a sidecar template. Loading must return a value or a "config" error with a
+// served by a reader returning the example's valid template, the input itself for a path named
+// "self.yaml", a PEM block for any ".pem") and as a sidecar template. Loading must return a value
+// or a "config" error with a
 // "<file>:..." message, never crash, hang or throw.
 #include <cstdint>
 #include <string>
@@ -29,6 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const FileReader reader = [&](const std::string& path) -> Result<std::string> {
     if (path.ends_with("self.yaml")) return text;
     if (path.ends_with("missing.yaml")) return make_error("config", path + ": no such file");
+    if (path.ends_with(".pem")) {
+      return std::string("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    }
     return good_template;
   };
   auto table = load_routing_table(text, "fuzz.yaml", reader);
@@ -48,6 +52,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const Revision& rev : table->revisions) {
       if (rev.backend == Backend::kLocal && rev.sidecar == nullptr) {
         fuzz::fail("local revision without a template", text);
+      }
+      if ((rev.backend == Backend::kProxy || rev.shadow) &&
+          (rev.upstream.host.empty() || rev.upstream.ca_pem.empty() || rev.upstream.port == 0)) {
+        fuzz::fail("upstream without host, port or CA", text);
+      }
+      if (rev.backend == Backend::kProxy && rev.on_failure.action == FailureAction::kFallback) {
+        if (rev.on_failure.fallback >= table->revisions.size()) {
+          fuzz::fail("fallback names no revision", text);
+        }
+        const Revision& target = table->revisions[rev.on_failure.fallback];
+        if (&target == &rev) fuzz::fail("revision falls back to itself", text);
+        if (target.backend == Backend::kProxy &&
+            target.on_failure.action == FailureAction::kFallback) {
+          fuzz::fail("fallback chain", text);
+        }
       }
     }
   }

@@ -166,8 +166,13 @@ def main():
         "minimal": "revisions: {r1: {template: t.yaml}}\ntags: {default: r1}\n",
         "self-template": "revisions: {r1: {template: self.yaml}}\ntags: {default: r1}\n",
         "missing-template": "revisions: {r1: {template: missing.yaml}}\n",
-        "proxy": "mode: podOverride\ndefaultTag: stable\nrevisions:\n  a: {backend: proxy, url: 'https://x:443/inject'}\n"
-                 "  b: {template: t.yaml}\ntags:\n  stable: {a: 50, b: 50}\n",
+        "proxy": "mode: pod-override\ndefaultTag: stable\nrevisions:\n  a:\n    backend: proxy\n"
+                 "    url: 'https://x:443/inject'\n    caFile: ca.pem\n"
+                 "    serverName: istiod-a.istio-system.svc\n    onFailure: {fallback: b}\n"
+                 "    breaker: {failures: 3, probeIntervalMs: 500}\n  b:\n    template: t.yaml\n"
+                 "    shadow: {url: 'https://[::1]:15017/inject', caFile: ca.pem}\n"
+                 "  c: {backend: proxy, caFile: ca.pem, onFailure: fail-open}\n"
+                 "tags:\n  stable: {a: 50, b: 50}\n",
         "weights-bad": "revisions: {a: {template: t.yaml}, b: {template: t.yaml}}\ntags: {t: {a: 60, b: 60}}\n",
         "weights-overflow": "revisions: {a: {template: t.yaml}}\ntags: {t: {a: 4294967296}}\n",
         "selectors": "revisions:\n  a:\n    template: t.yaml\n    injector:\n      policy: disabled\n"

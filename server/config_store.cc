@@ -11,10 +11,12 @@ std::uint16_t LoadedConfig::slot_of(const Revision* revision) const {
   return revision_slots[static_cast<std::size_t>(index)];
 }
 
-std::shared_ptr<const LoadedConfig> ConfigStore::publish(RoutingTable table,
-                                                         RevisionLabels& labels) {
+std::shared_ptr<const LoadedConfig> ConfigStore::publish(RoutingTable table, RevisionLabels& labels,
+                                                         UpstreamStates upstreams) {
   auto loaded = std::make_shared<LoadedConfig>();
   loaded->table = std::move(table);
+  loaded->upstreams = std::move(upstreams);
+  loaded->upstreams.resize(loaded->table.revisions.size());
   loaded->revision_slots.reserve(loaded->table.revisions.size());
   for (const Revision& r : loaded->table.revisions) {
     loaded->revision_slots.push_back(labels.slot_for(r.name));

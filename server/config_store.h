@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "admission/routing_config.h"
+#include "server/backends.h"
 #include "server/metrics.h"
 
 namespace revrouter::server {
@@ -17,6 +18,7 @@ namespace revrouter::server {
 struct LoadedConfig {
   RoutingTable table;
   std::vector<std::uint16_t> revision_slots;  // metrics label slot of table.revisions[i]
+  UpstreamStates upstreams;                   // of table.revisions[i], null when none
   std::uint64_t generation = 0;               // 1 for the table loaded at start-up
 
   std::uint16_t slot_of(const Revision* revision) const;
@@ -26,7 +28,8 @@ class ConfigStore {
  public:
   // Publishes `table` as the current one; revision label slots are assigned here, off the
   // request path.
-  std::shared_ptr<const LoadedConfig> publish(RoutingTable table, RevisionLabels& labels);
+  std::shared_ptr<const LoadedConfig> publish(RoutingTable table, RevisionLabels& labels,
+                                              UpstreamStates upstreams = {});
   std::shared_ptr<const LoadedConfig> current() const;
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
@@ -48,6 +51,8 @@ class ConfigView {
     }
     return *cached_;
   }
+  // The table get() returned, for work that outlives the request's handler.
+  const std::shared_ptr<const LoadedConfig>& shared() const { return cached_; }
 
  private:
   const ConfigStore& store_;

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "server/logging.h"
+#include "server/proxy.h"
 #include "server/routes.h"
 
 namespace revrouter::server {
@@ -60,7 +61,7 @@ class HttpSession : public SessionBase {
   }
 
  protected:
-  enum class Phase : std::uint8_t { kHandshake, kIdle, kHeader, kBody, kWrite, kClose };
+  enum class Phase : std::uint8_t { kHandshake, kIdle, kHeader, kBody, kForward, kWrite, kClose };
 
   Derived& derived() { return static_cast<Derived&>(*this); }
   const ServerLimits& limits() const { return worker_.shared.options.limits; }
@@ -98,6 +99,9 @@ class HttpSession : public SessionBase {
       // close_notify yields ssl::error::stream_truncated here; that is harmless because it falls
       // between messages: Beast reports a cut inside a message as http::error::partial_message.
       if (ec == beast::error::timeout) worker_.metrics.limit_tripped(Limit::kIdleTimeout);
+      // The client ended the connection cleanly (TLS close_notify): answer with ours, so OpenSSL
+      // keeps the session resumable for the client's next connection.
+      if (ec == net::error::eof) return derived().do_close();
       return;
     }
     buffer_.commit(bytes);
@@ -249,7 +253,26 @@ class HttpSession : public SessionBase {
     view.body = body.data();
     view.body_len = body.size();
     view.received = received_;
-    const RouteResult r = route_request(view, port_, worker_, body_);
+    view.original = &original_;
+    RouteResult r = route_request(view, port_, worker_, body_);
+    if (r.forward) {
+      // The answer comes from an upstream: nothing is read from this connection meanwhile, and
+      // the call ends by the request's deadline whatever the upstream does.
+      phase_ = Phase::kForward;
+      r.forward->body = &body_;
+      start_forward(worker_, std::move(r.forward),
+                    [self = derived().shared_from_this()](const RouteResult& answered) {
+                      self->on_forwarded(answered);
+                    });
+      return;
+    }
+    respond(r);
+  }
+
+  void on_forwarded(const RouteResult& r) { respond(r); }
+
+  void respond(const RouteResult& r) {
+    const auto& req = parser_->get();
     close_ = !req.keep_alive() || worker_.shared.stopping.load(std::memory_order_relaxed);
     keep_alive_header_ = !close_ && req.version() < 11;  // HTTP/1.0 keep-alive must be confirmed
     write_response(r);
@@ -321,6 +344,7 @@ class HttpSession : public SessionBase {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string request_body_;  // the body buffer between requests
   std::string head_, body_;   // the response being written
+  std::string original_;      // the request body as received, when an upstream may need it
   RouteResult result_;        // of the request being answered, for metrics and the log
   Clock::time_point received_;
   bool close_ = false;

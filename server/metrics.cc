@@ -10,15 +10,17 @@ namespace revrouter::server {
 namespace {
 
 // Error codes with their own `reason` label value; anything else is "other".
-constexpr std::array<std::string_view, 21> kErrorCodes = {
+constexpr std::array<std::string_view, 23> kErrorCodes = {
     // admission/admission_review.h and webhook_path.h
     review_error::kNotJson, review_error::kNotAdmissionReview, review_error::kUnsupportedApiVersion,
     review_error::kMissingRequest, review_error::kMissingUid, review_error::kBadField,
-    review_error::kMissingObject, review_error::kNotAPod, "bad_path", "no_proxy_backend",
+    review_error::kMissingObject, review_error::kNotAPod, "bad_path",
     // the server's own
     "unsupported_media_type", "empty_body", "body_too_large", "header_too_large",
     "method_not_allowed", "not_found", "bad_timeout", "bad_request", "deadline_exceeded",
-    "draining", "other"};
+    "draining",
+    // a proxy revision's istiod failed and its onFailure policy answered (server/proxy.h)
+    "upstream_fallback", "upstream_fail_open", "upstream_fail_closed", "other"};
 
 void append_escaped_label(std::string_view v, std::string& out) {
   for (char c : v) {

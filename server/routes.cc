@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "admission/handler.h"
+#include "server/proxy.h"
 #include "server/request_timeout.h"
 
 namespace revrouter::server {
@@ -66,11 +67,46 @@ RouteResult route_webhook(const HttpRequestView& req, std::string_view path, std
 
   const LoadedConfig& config = worker.config.get();
   RequestScratch& scratch = worker.scratch;
+  // The parse rewrites the body in place: keep the bytes an upstream may need.
+  const bool keep_original = config.table.has_upstreams() && req.original != nullptr;
+  if (keep_original) req.original->assign(req.body, req.body_len);
   const HandledRequest handled =
       handle_admission(config.table, path, req.body, req.body_len, scratch);
 
   RouteResult r;
   r.answer_by = req.received + std::chrono::duration_cast<Clock::duration>(budget);
+  if (handled.forward_to != nullptr) {
+    if (!keep_original) {
+      return reject(500, "other",
+                    "internal error: the request's bytes were not kept for forwarding", body);
+    }
+    auto call = std::make_shared<ForwardCall>();
+    call->config = worker.config.shared();
+    call->decided = call->asking = handled.forward_to;
+    call->version = handled.version;
+    call->reason = handled.decision.reason;
+    call->requested.assign(handled.decision.requested);
+    call->warning = handled.decision.warning;
+    call->uid.assign(handled.uid);
+    call->namespace_.assign(handled.namespace_);
+    call->pod.assign(handled.pod_name);
+    call->path.assign(path);
+    call->target = upstream_target(handled.forward_to->upstream.path, path);
+    call->original = *req.original;
+    call->answer_by = r.answer_by;
+    r.forward = std::move(call);
+    return r;
+  }
+  // A local injection of a shadowed revision (not a denial: scratch.patch holds a patch).
+  const Revision* shadowed = handled.decision.inject && handled.error_code.empty() &&
+                                     handled.decision.revision->shadow && keep_original
+                                 ? handled.decision.revision
+                                 : nullptr;
+  if (shadowed != nullptr) {
+    start_shadow(worker, worker.config.shared(),
+                 static_cast<std::size_t>(shadowed - config.table.revisions.data()), *req.original,
+                 scratch.patch, path);
+  }
   r.status = handled.http_status;
   r.content_type = handled.content_type;
   r.uid = handled.uid;
@@ -144,16 +180,23 @@ RouteResult route_request(const HttpRequestView& req, Port port, Worker& worker,
   const std::string_view query =
       q == std::string_view::npos ? std::string_view{} : req.target.substr(q + 1);
 
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/debug/upstreams") {
     if (req.method != http::verb::get) return method_not_allowed(req, path, "GET", body);
     if (path == "/healthz") return probe(200, "ok\n", body);
     if (path == "/readyz") {
       if (worker.shared.ready()) return probe(200, "ready\n", body);
       return probe(503, worker.shared.draining ? "not ready: draining\n" : "not ready\n", body);
     }
+    const LoadedConfig& config = worker.config.get();
     RouteResult r = probe(200, "", body);
+    if (path == "/debug/upstreams") {
+      r.content_type = "application/json";
+      render_upstreams_json(config.table, config.upstreams, body);
+      return r;
+    }
     r.content_type = kPrometheusText;
     worker.shared.metrics.render(worker.shared.gauges(), body);
+    render_upstream_metrics(config.table, config.upstreams, body);
     return r;
   }
   if (port == Port::kWebhook && is_webhook_path(path)) {
@@ -163,6 +206,15 @@ RouteResult route_request(const HttpRequestView& req, Port port, Worker& worker,
   fmt::format_to(std::back_inserter(body), "no route for {}: webhook paths start with /inject",
                  quoted(path));
   return reject(404, "not_found", body, body);
+}
+
+bool ServerShared::ready() const {
+  if (draining.load(std::memory_order_relaxed) || config.generation() == 0 ||
+      tls.current() == nullptr) {
+    return false;
+  }
+  const auto loaded = config.current();
+  return any_route_works(loaded->table, loaded->upstreams);
 }
 
 ServerGauges ServerShared::gauges() const {

@@ -7,6 +7,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,8 @@
 #include "server/server_context.h"
 
 namespace revrouter::server {
+
+struct ForwardCall;  // server/proxy.h
 
 using Clock = std::chrono::steady_clock;
 
@@ -31,6 +34,9 @@ struct HttpRequestView {
   char* body = nullptr;  // writable, NUL-terminated at body[body_len]; parsed in place
   std::size_t body_len = 0;
   Clock::time_point received;  // when the request was fully read
+  // Where the body's original bytes are kept when the table has proxy or shadow revisions (the
+  // parse rewrites the body in place); owned by the session, alive until its response is sent.
+  std::string* original = nullptr;
 };
 
 struct RouteResult {
@@ -45,6 +51,10 @@ struct RouteResult {
   std::uint16_t revision_slot = RevisionLabels::kNone;
   std::string_view uid, namespace_, pod;  // views into the request body, for the log
   Clock::time_point answer_by;            // the request's deadline (from ?timeout=)
+  // Set when the answer has to come from an upstream: the session hands it to start_forward
+  // (server/proxy.h) and sends what that produces. Also kept by that final result, whose uid,
+  // namespace and pod views point into it.
+  std::shared_ptr<ForwardCall> forward;
 };
 
 // Writes the response body into `body` (cleared first; its capacity is reused).

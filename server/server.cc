@@ -6,6 +6,7 @@
 #include <string>
 
 #include "server/logging.h"
+#include "server/proxy.h"
 
 namespace revrouter::server {
 namespace net = boost::asio;
@@ -61,6 +62,8 @@ std::vector<std::string> Server::config_watch_paths(const RoutingTable& table) c
   paths.push_back(config_source_.watch_file);
   for (const Revision& r : table.revisions) {
     if (r.backend == Backend::kLocal && !r.template_path.empty()) paths.push_back(r.template_path);
+    // A rotated istio-ca-root-cert is picked up by a reload.
+    if (!r.upstream.ca_file.empty()) paths.push_back(r.upstream.ca_file);
   }
   return paths;
 }
@@ -68,7 +71,9 @@ std::vector<std::string> Server::config_watch_paths(const RoutingTable& table) c
 Status Server::start() {
   auto table = config_source_.load();
   if (!table) return table.error();
-  auto loaded = config_.publish(std::move(*table), metrics_->revisions());
+  auto upstreams = build_upstreams(*table, nullptr);
+  if (!upstreams) return upstreams.error();
+  auto loaded = config_.publish(std::move(*table), metrics_->revisions(), std::move(*upstreams));
   config_watch_.reset(config_watch_paths(loaded->table));
   log(level_enum::info,
       LogEvent("routing table loaded")
@@ -120,6 +125,7 @@ int Server::run() {
     });
   }
   schedule_watch();
+  schedule_probes();
   log(level_enum::info, LogEvent("serving")
                             .num("port", port())
                             .num("health_port", health_port())
@@ -129,6 +135,7 @@ int Server::run() {
   for (auto& w : workers_) w->ioc.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  for (auto& w : workers_) w->upstream_pool->shutdown();
   log(level_enum::info, LogEvent("stopped"));
   return 0;
 }
@@ -173,16 +180,25 @@ void Server::on_watch() {
 
 bool Server::reload_config(std::string_view why) {
   auto table = config_source_.load();
-  if (!table) {
-    metrics_->config_reloaded(false);
-    log(level_enum::err, LogEvent("routing table reload failed; keeping the last good table")
-                             .str("trigger", why)
-                             .str("source", config_source_.name)
-                             .str("error", table.error().message)
-                             .num("generation", static_cast<std::int64_t>(config_.generation())));
-    return false;
+  Result<UpstreamStates> upstreams = UpstreamStates{};
+  if (table) {
+    // A CA that OpenSSL rejects fails the reload like a bad file does.
+    const auto previous = config_.current();
+    upstreams = build_upstreams(*table, previous ? &previous->upstreams : nullptr);
   }
-  auto loaded = config_.publish(std::move(*table), metrics_->revisions());
+  if (table && upstreams) return publish_reloaded(std::move(*table), std::move(*upstreams), why);
+  const Error& error = table ? upstreams.error() : table.error();
+  metrics_->config_reloaded(false);
+  log(level_enum::err, LogEvent("routing table reload failed; keeping the last good table")
+                           .str("trigger", why)
+                           .str("source", config_source_.name)
+                           .str("error", error.message)
+                           .num("generation", static_cast<std::int64_t>(config_.generation())));
+  return false;
+}
+
+bool Server::publish_reloaded(RoutingTable table, UpstreamStates upstreams, std::string_view why) {
+  auto loaded = config_.publish(std::move(table), metrics_->revisions(), std::move(upstreams));
   metrics_->config_reloaded(true);
   config_watch_.reset(config_watch_paths(loaded->table));
   log(level_enum::info,
@@ -214,6 +230,23 @@ bool Server::reload_tls(bool log_failure) {
                             .str("not_after", tls->info.not_after)
                             .str("key_type", tls->info.key_type));
   return true;
+}
+
+// Breakers are probed from here: every tick, each open breaker whose probe is due gets one probe,
+// sent from the I/O threads in turn.
+void Server::schedule_probes() {
+  probe_timer_.expires_after(std::chrono::milliseconds(50));
+  probe_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shared_->stopping) return;
+    const auto loaded = config_.current();
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& state : loaded->upstreams) {
+      if (!state || !state->claim_probe(now)) continue;
+      Worker& w = *workers_[next_probe_worker_++ % workers_.size()];
+      net::post(w.ioc, [&w, state] { send_probe(w, state); });
+    }
+    schedule_probes();
+  });
 }
 
 void Server::begin_drain() {
@@ -258,6 +291,7 @@ void Server::wait_for_connections() {
 void Server::finish() {
   boost::system::error_code ignored;
   watch_timer_.cancel();
+  probe_timer_.cancel();
   signals_.cancel(ignored);
   control_.stop();
 }

@@ -58,6 +58,8 @@ class Server {
   void schedule_watch();
   void on_watch();
   bool reload_config(std::string_view why);
+  bool publish_reloaded(RoutingTable table, UpstreamStates upstreams, std::string_view why);
+  void schedule_probes();
   bool reload_tls(bool log_failure);
   void begin_drain();
   void begin_stop();
@@ -81,6 +83,8 @@ class Server {
   boost::asio::signal_set signals_{control_};
   boost::asio::steady_timer watch_timer_{control_};
   boost::asio::steady_timer drain_timer_{control_};
+  boost::asio::steady_timer probe_timer_{control_};
+  std::size_t next_probe_worker_ = 0;
   FileSetWatch config_watch_;
   FileSetWatch tls_watch_;
   bool tls_failing_ = false;

@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/tls_context.h"
+#include "server/upstream.h"
 
 namespace revrouter::server {
 
@@ -30,10 +31,9 @@ struct ServerShared {
   std::atomic<std::uint64_t> open_connections{0};         // HTTPS port
   std::atomic<std::uint64_t> open_health_connections{0};  // plain health port
 
-  bool ready() const {
-    return !draining.load(std::memory_order_relaxed) && config.generation() > 0 &&
-           tls.current() != nullptr;
-  }
+  // Ready: not draining, table and certificate loaded, and some route works (not every revision
+  // a proxy whose breaker is open).
+  bool ready() const;
   ServerGauges gauges() const;
 };
 
@@ -52,7 +52,9 @@ using SessionList =
 class Worker {
  public:
   Worker(std::size_t index, ServerShared& shared)
-      : index(index), shared(shared), metrics(shared.metrics.shard(index)), config(shared.config) {}
+      : index(index), shared(shared), metrics(shared.metrics.shard(index)), config(shared.config) {
+    upstream_pool = std::make_unique<UpstreamPool>(ioc);
+  }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -66,10 +68,15 @@ class Worker {
   MetricsShard& metrics;
   ConfigView config;
   RequestScratch scratch;
+  std::string reparse;  // a pristine copy of a request being handled again (a proxy's fallback)
+  std::size_t shadows_in_flight = 0;
   SessionList sessions;
   // Declared last so it is destroyed first: destroying it destroys the sessions its pending
   // handlers own, and they unlink themselves from `sessions`.
   boost::asio::io_context ioc{1};
+  // Connections to istiod upstreams. Declared after ioc so it is destroyed before it: its sockets
+  // and timers must not outlive their io_context.
+  std::unique_ptr<UpstreamPool> upstream_pool;
 };
 
 }  // namespace revrouter::server

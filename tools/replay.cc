@@ -189,11 +189,24 @@ RequestResult run_offline(const RoutingTable& table, const ReplayInput& input,
   std::string body = input.review;  // parsed in place by the handler, NUL-terminated by std::string
   const HandledRequest handled =
       handle_admission(table, input.path, body.data(), body.size(), scratch);
+  const Decision& d = handled.decision;
+  if (handled.forward_to != nullptr) {
+    // The server forwards these to the revision's istiod; offline there is nothing to call, so
+    // the result is the routing, without a patch.
+    RequestResult r = base_result(input);
+    r.http_status = 200;
+    r.outcome = Outcome::kProxy;
+    r.reason = std::string(to_string(d.reason));
+    r.requested = std::string(d.requested);
+    r.revision = handled.forward_to->name;
+    if (d.source != RouteSource::kNone) r.route_source = std::string(to_string(d.source));
+    if (!d.warning.empty()) r.warnings.push_back(d.warning);
+    return r;
+  }
   HttpReply reply{handled.http_status, std::string(handled.content_type),
                   std::string(handled.body)};
   RequestResult r = interpret_reply(input, reply);
 
-  const Decision& d = handled.decision;
   if (r.outcome == Outcome::kDeny) {
     r.error_code = handled.error_code;
     return r;
@@ -203,14 +216,6 @@ RequestResult run_offline(const RoutingTable& table, const ReplayInput& input,
   r.requested = std::string(d.requested);
   r.revision = d.revision != nullptr ? d.revision->name : std::string();
   if (d.source != RouteSource::kNone) r.route_source = std::string(to_string(d.source));
-  if (handled.error_code == "no_proxy_backend") {
-    // The server forwards these to the revision's istiod; offline there is nothing to call, so
-    // the result is the routing, without a patch. The handler's warning says the same for a server.
-    r.outcome = Outcome::kProxy;
-    std::erase_if(r.warnings, [](const std::string& w) {
-      return w.find("backend proxy") != std::string::npos;
-    });
-  }
   return r;
 }
 

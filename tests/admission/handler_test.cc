@@ -29,6 +29,7 @@ revisions:
     template: templates/example-sidecar.yaml
   1-22-6:
     backend: proxy
+    caFile: ca.pem
 tags:
   default: 1-23-3
   canary: 1-24-1
@@ -36,14 +37,19 @@ tags:
 )";
 
 RoutingTable load_table() {
-  const std::string tmpl_path = std::string(REVROUTER_SOURCE_DIR) + "/config/templates/example-sidecar.yaml";
+  const std::string tmpl_path =
+      std::string(REVROUTER_SOURCE_DIR) + "/config/templates/example-sidecar.yaml";
   std::ifstream in(tmpl_path);
   std::stringstream tmpl;
   tmpl << in.rdbuf();
   const std::string text = tmpl.str();
-  auto table = load_routing_table(kConfig, "handler-test.yaml", [&](const std::string&) -> Result<std::string> {
-    return text;
-  });
+  auto table = load_routing_table(
+      kConfig, "handler-test.yaml", [&](const std::string& path) -> Result<std::string> {
+        if (path.ends_with("ca.pem")) {
+          return std::string("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        }
+        return text;
+      });
   EXPECT_TRUE(table.ok()) << table.error().message;
   return std::move(table).value();
 }
@@ -77,7 +83,14 @@ class Handler : public ::testing::Test {
     body = std::move(b);
     return handle_admission(table, path, body.data(), body.size(), scratch);
   }
-  HandledRequest call(std::string_view path, const json& review) { return call(path, review.dump()); }
+  HandledRequest call(std::string_view path, const json& review) {
+    return call(path, review.dump());
+  }
+  HandledRequest call(std::string_view path, const json& review, const Revision* substitute,
+                      std::string_view warning) {
+    body = review.dump();
+    return handle_admission(table, path, body.data(), body.size(), scratch, substitute, warning);
+  }
 };
 
 TEST_F(Handler, BadPathIs404Text) {
@@ -93,7 +106,9 @@ TEST_F(Handler, NotAnAdmissionReviewIs400WithTheSpecificMessage) {
   EXPECT_EQ(r.http_status, 400);
   EXPECT_EQ(r.error_code, "not_json");
   EXPECT_NE(std::string(r.body).find("body is not JSON"), std::string::npos);
-  r = call("/inject", std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})"));
+  r = call(
+      "/inject",
+      std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})"));
   EXPECT_EQ(r.http_status, 400);
   EXPECT_EQ(r.error_code, "missing_uid");
 }
@@ -149,13 +164,14 @@ INSTANTIATE_TEST_SUITE_P(
         DenialCase{"LabelNotAString",
                    [](json& r) { r["request"]["object"]["metadata"]["labels"]["app"] = 3; },
                    "bad_field", "request.object.metadata.labels.app: expected a string"},
-        DenialCase{"OperationNotAString", [](json& r) { r["request"]["operation"] = 1; }, "bad_field",
-                   "request.operation: expected a string"}),
+        DenialCase{"OperationNotAString", [](json& r) { r["request"]["operation"] = 1; },
+                   "bad_field", "request.operation: expected a string"}),
     [](const auto& info) { return info.param.name; });
 
 TEST_F(Handler, InjectsFromTheNamespaceWebhookAndThePatchApplies) {
   const json pod = simple_pod({{"app", "web"}});
-  auto r = call("/inject/ns-rev/canary/cluster/east/net/n1", pod_review("admission.k8s.io/v1", pod));
+  auto r =
+      call("/inject/ns-rev/canary/cluster/east/net/n1", pod_review("admission.k8s.io/v1", pod));
   ASSERT_EQ(r.http_status, 200) << r.body;
   EXPECT_EQ(r.error_code, "");
   EXPECT_TRUE(r.decision.inject);
@@ -178,8 +194,8 @@ TEST_F(Handler, InjectsFromTheNamespaceWebhookAndThePatchApplies) {
     has_proxy |= c["name"] == "istio-proxy";
   }
   EXPECT_TRUE(has_proxy) << injected.dump(2);
-  const json status =
-      json::parse(injected["metadata"]["annotations"]["sidecar.istio.io/status"].get<std::string>());
+  const json status = json::parse(
+      injected["metadata"]["annotations"]["sidecar.istio.io/status"].get<std::string>());
   EXPECT_EQ(status["revision"], "1-24-1");  // the revision, never the tag
 }
 
@@ -217,19 +233,56 @@ TEST_F(Handler, ReinvocationOnAnInjectedPodAddsNothing) {
   EXPECT_FALSE(json::parse(again.body)["response"].contains("patch"));
 }
 
-TEST_F(Handler, ProxyRevisionWithoutForwarderIsAllowedWithAWarning) {
-  auto r = call("/inject/ns-rev/legacy", pod_review("admission.k8s.io/v1", simple_pod()));
+TEST_F(Handler, ProxyRevisionIsLeftToTheForwarder) {
+  auto r = call("/inject/ns-rev/legacy", pod_review("admission.k8s.io/v1beta1", simple_pod()));
   ASSERT_EQ(r.http_status, 200);
-  EXPECT_EQ(r.error_code, "no_proxy_backend");
+  ASSERT_NE(r.forward_to, nullptr);
+  EXPECT_EQ(r.forward_to->name, "1-22-6");
+  EXPECT_EQ(r.forward_to, r.decision.revision);
+  EXPECT_TRUE(r.decision.inject);
+  EXPECT_EQ(r.version, ReviewVersion::kV1beta1);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(r.error_code, "");
+}
+
+TEST_F(Handler, ProxyRevisionPodThatOptsOutIsAnsweredLocally) {
+  json pod = simple_pod();
+  pod["metadata"]["labels"]["sidecar.istio.io/inject"] = "false";
+  auto r = call("/inject/ns-rev/legacy", pod_review("admission.k8s.io/v1", pod));
+  EXPECT_EQ(r.forward_to, nullptr);
   EXPECT_FALSE(r.decision.inject);
-  const json resp = json::parse(r.body);
-  EXPECT_FALSE(resp["response"].contains("patch"));
-  EXPECT_NE(resp["response"]["warnings"][0].get<std::string>().find("proxy"), std::string::npos);
+  EXPECT_FALSE(json::parse(r.body)["response"].contains("patch"));
+}
+
+TEST_F(Handler, SubstituteBuildsThePatchFromTheFallbackRevision) {
+  const Revision* fallback = table.find_revision("1-23-3");
+  ASSERT_NE(fallback, nullptr);
+  ASSERT_EQ(fallback->backend, Backend::kLocal);
+  auto r = call("/inject/ns-rev/legacy", pod_review("admission.k8s.io/v1", simple_pod()), fallback,
+                "revrouter: istiod of revision 1-22-6 failed: timeout");
+  EXPECT_EQ(r.forward_to, nullptr);
+  EXPECT_EQ(r.decision.revision, fallback);
+  const json resp = json::parse(r.body)["response"];
+  EXPECT_TRUE(resp.contains("patch"));
+  EXPECT_EQ(resp["auditAnnotations"]["revision"], "1-23-3");
+  EXPECT_EQ(resp["auditAnnotations"]["fallback-for"], "1-22-6");
+  ASSERT_TRUE(resp.contains("warnings"));
+  EXPECT_EQ(resp["warnings"][0], "revrouter: istiod of revision 1-22-6 failed: timeout");
+}
+
+TEST_F(Handler, SubstituteIsIgnoredWhenThePodIsNotInjected) {
+  json pod = simple_pod();
+  pod["metadata"]["labels"]["sidecar.istio.io/inject"] = "false";
+  auto r = call("/inject/ns-rev/legacy", pod_review("admission.k8s.io/v1", pod),
+                table.find_revision("1-23-3"), "unused");
+  EXPECT_FALSE(r.decision.inject);
+  EXPECT_FALSE(json::parse(r.body)["response"].contains("warnings"));
 }
 
 TEST_F(Handler, ScratchIsReusedWithoutLeakingStateBetweenRequests) {
   for (int i = 0; i < 3; ++i) {
-    auto injected = call("/inject/ns-injection/enabled", pod_review("admission.k8s.io/v1", simple_pod(), "a"));
+    auto injected =
+        call("/inject/ns-injection/enabled", pod_review("admission.k8s.io/v1", simple_pod(), "a"));
     EXPECT_TRUE(json::parse(injected.body)["response"].contains("patch"));
     auto plain = call("/inject", pod_review("admission.k8s.io/v1beta1", simple_pod(), "b"));
     const json resp = json::parse(plain.body);

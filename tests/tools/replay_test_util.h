@@ -30,12 +30,16 @@ inline std::string example_template() {
   return read_file(std::string(REVROUTER_SOURCE_DIR) + "/config/templates/example-sidecar.yaml");
 }
 
-// A table from YAML text; every template path reads `template_text` (the example by default).
+// A table from YAML text; every template path reads `template_text` (the example by default), and
+// every *.pem path (a proxy revision's caFile) a PEM certificate block.
 inline RoutingTable make_table(std::string_view yaml,
                                std::string template_text = example_template(),
                                std::string_view name = "test.yaml") {
   auto table = load_routing_table(
-      yaml, name, [text = std::move(template_text)](const std::string&) -> Result<std::string> {
+      yaml, name, [text = std::move(template_text)](const std::string& path) -> Result<std::string> {
+        if (path.ends_with(".pem")) {
+          return std::string("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        }
         return text;
       });
   if (!table) throw std::runtime_error(table.error().message);
@@ -56,6 +60,7 @@ revisions:
     template: templates/example-sidecar.yaml
   1-22-6:
     backend: proxy
+    caFile: ca.pem
 tags:
   default: )") +
          std::string(default_target) + R"(

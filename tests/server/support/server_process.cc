@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,6 +109,9 @@ ServerProcess::ServerProcess(ServerFiles& files, std::vector<std::string> extra_
     if (fd < 0) ::_exit(127);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
+    // Nothing of the test process may leak into the server: a listening socket of a fake
+    // upstream inherited here would keep its port bound after the test closes it.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
