@@ -262,14 +262,12 @@ class HttpSession : public SessionBase {
       r.forward->body = &body_;
       start_forward(worker_, std::move(r.forward),
                     [self = derived().shared_from_this()](const RouteResult& answered) {
-                      self->on_forwarded(answered);
+                      self->respond(answered);
                     });
       return;
     }
     respond(r);
   }
-
-  void on_forwarded(const RouteResult& r) { respond(r); }
 
   void respond(const RouteResult& r) {
     const auto& req = parser_->get();

@@ -34,6 +34,21 @@ UpstreamState* state_of(const LoadedConfig& config, const Revision* r) {
   return i < config.upstreams.size() ? config.upstreams[i].get() : nullptr;
 }
 
+// The reason labels of answers a failure policy gave (looked up once).
+const std::size_t kFallbackLabel = ReasonLabel::of_error("upstream_fallback");
+const std::size_t kFailOpenLabel = ReasonLabel::of_error("upstream_fail_open");
+const std::size_t kFailClosedLabel = ReasonLabel::of_error("upstream_fail_closed");
+
+// Records a failed call (a request's, a shadow's) and logs when it opened the breaker.
+void record_failure(UpstreamState& state, UpstreamOutcome outcome, std::string_view message) {
+  if (!state.record(outcome, message)) return;
+  log(level_enum::warn, LogEvent("upstream circuit breaker opened")
+                            .str("revision", state.revision())
+                            .str("url", state.upstream()->config().url)
+                            .num("consecutive_failures", state.consecutive_failures())
+                            .str("error", message));
+}
+
 class Forward : public std::enable_shared_from_this<Forward> {
  public:
   Forward(Worker& worker, std::shared_ptr<ForwardCall> call,
@@ -56,8 +71,10 @@ class Forward : public std::enable_shared_from_this<Forward> {
       state->record(UpstreamOutcome::kNoTime, {});
       return post_failure(UpstreamOutcome::kNoTime, "no time left before the request's deadline");
     }
+    // The path of the revision being asked: a fallback's istiod may have another.
+    target_ = upstream_target(call_->asking->upstream.path, call_->path);
     worker_.upstream_pool->post(
-        state->upstream(), call_->target, call_->original, call_->answer_by,
+        state->upstream(), target_, call_->original, call_->answer_by,
         [self = shared_from_this()](UpstreamReply&& reply) { self->on_reply(std::move(reply)); });
   }
 
@@ -72,14 +89,14 @@ class Forward : public std::enable_shared_from_this<Forward> {
     UpstreamState* state = state_of(*call_->config, call_->asking);
     if (reply.error != UpstreamError::kNone) {
       const UpstreamOutcome outcome = outcome_of(reply.error);
-      note_failure(*state, outcome, reply.message);
+      record_failure(*state, outcome, reply.message);
       return fail(outcome, reply.message);
     }
     RequestScratch& scratch = worker_.scratch;
     auto answer = check_upstream_review(reply.body.data(), reply.body.size(), call_->version,
                                         call_->uid, scratch.fresh_document(), scratch.patch);
     if (!answer) {
-      note_failure(*state, UpstreamOutcome::kInvalid, answer.error().message);
+      record_failure(*state, UpstreamOutcome::kInvalid, answer.error().message);
       return fail(UpstreamOutcome::kInvalid, answer.error().message);
     }
     state->record(UpstreamOutcome::kOk, {});
@@ -105,19 +122,8 @@ class Forward : public std::enable_shared_from_this<Forward> {
     } else {
       r.outcome = answer->patch.empty() ? Outcome::kAllowed : Outcome::kInjected;
     }
-    r.reason = call_->asking != call_->decided ? ReasonLabel::of_error("upstream_fallback")
-                                               : ReasonLabel::of(call_->reason);
+    r.reason = call_->asking != call_->decided ? kFallbackLabel : ReasonLabel::of(call_->reason);
     finish(r);
-  }
-
-  void note_failure(UpstreamState& state, UpstreamOutcome outcome, std::string_view message) {
-    if (state.record(outcome, message)) {
-      log(level_enum::warn, LogEvent("upstream circuit breaker opened")
-                                .str("revision", state.revision())
-                                .str("url", state.upstream()->config().url)
-                                .num("consecutive_failures", state.consecutive_failures())
-                                .str("error", message));
-    }
   }
 
   // The upstream gave no usable answer: the asking revision's onFailure policy answers.
@@ -166,14 +172,14 @@ class Forward : public std::enable_shared_from_this<Forward> {
       warnings[w++] = text;
       resp.allowed = true;
       r.outcome = Outcome::kAllowed;
-      r.reason = ReasonLabel::of_error("upstream_fail_open");
+      r.reason = kFailOpenLabel;
     } else {
       text = what + "; pod denied (onFailure: fail-closed)";
       resp.allowed = false;
       resp.status_code = 500;
       resp.status_message = text;
       r.outcome = Outcome::kDenied;
-      r.reason = ReasonLabel::of_error("upstream_fail_closed");
+      r.reason = kFailClosedLabel;
     }
     resp.warnings = std::span(warnings.data(), w);
     write_admission_review(resp, *call_->body);
@@ -205,7 +211,7 @@ class Forward : public std::enable_shared_from_this<Forward> {
       r.reason = ReasonLabel::of_error(handled.error_code);
     } else {
       r.outcome = handled.decision.inject ? Outcome::kInjected : Outcome::kAllowed;
-      r.reason = ReasonLabel::of_error("upstream_fallback");
+      r.reason = kFallbackLabel;
     }
     r.revision_slot = call_->config->slot_of(handled.decision.revision);
     call_->body->assign(handled.body);
@@ -234,6 +240,7 @@ class Forward : public std::enable_shared_from_this<Forward> {
   Worker& worker_;
   std::shared_ptr<ForwardCall> call_;
   std::function<void(const RouteResult&)> done_;
+  std::string target_;  // of the call in flight; the pool reads it until the reply
   std::string fallback_warning_;
 };
 
@@ -244,16 +251,6 @@ struct Shadow {
   std::string review, local_patch, target, uid;
   ReviewVersion version = ReviewVersion::kV1;
 };
-
-// The uid and apiVersion of a review revrouter has already parsed once (so both exist).
-void read_identity(std::string_view review, RequestScratch& scratch, std::string& uid,
-                   ReviewVersion& version) {
-  std::string copy(review);
-  auto parsed = parse_admission_review(copy.data(), copy.size(), scratch.fresh_document());
-  if (!parsed) return;
-  uid.assign(parsed->uid);
-  version = parsed->version;
-}
 
 }  // namespace
 
@@ -283,7 +280,8 @@ void start_forward(Worker& worker, std::shared_ptr<ForwardCall> call,
 
 void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
                   std::size_t revision_index, std::string_view original,
-                  std::string_view local_patch, std::string_view request_path) {
+                  std::string_view local_patch, std::string_view request_path, std::string_view uid,
+                  ReviewVersion version) {
   if (revision_index >= config->upstreams.size() || !config->upstreams[revision_index]) return;
   auto state = config->upstreams[revision_index];
   if (state->breaker_open() || worker.shadows_in_flight >= kMaxShadowsInFlight) {
@@ -295,11 +293,12 @@ void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
   shadow->state = std::move(state);
   shadow->review.assign(original);
   shadow->local_patch.assign(local_patch);
+  shadow->uid.assign(uid);
+  shadow->version = version;
   shadow->target = upstream_target(shadow->state->upstream()->config().path, request_path);
   ++worker.shadows_in_flight;
   // After the current handler: the answer's write is started first.
   net::post(worker.ioc, [&worker, shadow] {
-    read_identity(shadow->review, worker.scratch, shadow->uid, shadow->version);
     worker.upstream_pool->post(
         shadow->state->upstream(), shadow->target, shadow->review,
         UpstreamClock::now() + kShadowTimeout, [&worker, shadow](UpstreamReply&& reply) {
@@ -316,11 +315,7 @@ void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
                            .str("detail", detail));
           };
           if (reply.error != UpstreamError::kNone) {
-            if (state.record(outcome_of(reply.error), reply.message)) {
-              log(level_enum::warn, LogEvent("upstream circuit breaker opened (shadow)")
-                                        .str("revision", state.revision())
-                                        .str("error", reply.message));
-            }
+            record_failure(state, outcome_of(reply.error), reply.message);
             return report(ShadowOutcome::kUpstreamFailed, level_enum::info, "shadow call failed",
                           reply.message);
           }
@@ -329,7 +324,7 @@ void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
               check_upstream_review(reply.body.data(), reply.body.size(), shadow->version,
                                     shadow->uid, worker.scratch.fresh_document(), upstream_patch);
           if (!answer) {
-            state.record(UpstreamOutcome::kInvalid, answer.error().message);
+            record_failure(state, UpstreamOutcome::kInvalid, answer.error().message);
             return report(ShadowOutcome::kUpstreamFailed, level_enum::info, "shadow answer invalid",
                           answer.error().message);
           }

@@ -29,7 +29,6 @@ struct ForwardCall {
   std::string warning;               // the decision's warning, passed on with the answer
   std::string uid, namespace_, pod;  // owned: the log reads them after the parse buffers are reused
   std::string path;                  // the webhook path the request came in on
-  std::string target;                // the upstream's path with the request's key/value segments
   std::string_view original;         // the request body as received (owned by the session)
   Clock::time_point answer_by;
   std::string* body = nullptr;  // where the response body goes (the session's)
@@ -49,9 +48,11 @@ std::string upstream_target(std::string_view upstream_path, std::string_view req
 // Shadow mode: after `local_patch` has been answered for a review of a shadowed revision, sends
 // `original` to the revision's istiod in the background and counts and logs the comparison.
 // Copies what it needs; never delays the caller.
+// `uid` and `version` are the request's, as the handler read them.
 void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
                   std::size_t revision_index, std::string_view original,
-                  std::string_view local_patch, std::string_view request_path);
+                  std::string_view local_patch, std::string_view request_path, std::string_view uid,
+                  ReviewVersion version);
 
 // Sends one breaker probe (probe_review) to `state`'s upstream on `worker` and records the
 // result; call on the worker's thread.

@@ -91,7 +91,6 @@ RouteResult route_webhook(const HttpRequestView& req, std::string_view path, std
     call->namespace_.assign(handled.namespace_);
     call->pod.assign(handled.pod_name);
     call->path.assign(path);
-    call->target = upstream_target(handled.forward_to->upstream.path, path);
     call->original = *req.original;
     call->answer_by = r.answer_by;
     r.forward = std::move(call);
@@ -105,7 +104,7 @@ RouteResult route_webhook(const HttpRequestView& req, std::string_view path, std
   if (shadowed != nullptr) {
     start_shadow(worker, worker.config.shared(),
                  static_cast<std::size_t>(shadowed - config.table.revisions.data()), *req.original,
-                 scratch.patch, path);
+                 scratch.patch, path, handled.uid, handled.version);
   }
   r.status = handled.http_status;
   r.content_type = handled.content_type;

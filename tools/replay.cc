@@ -190,28 +190,24 @@ RequestResult run_offline(const RoutingTable& table, const ReplayInput& input,
   const HandledRequest handled =
       handle_admission(table, input.path, body.data(), body.size(), scratch);
   const Decision& d = handled.decision;
+  RequestResult r;
   if (handled.forward_to != nullptr) {
     // The server forwards these to the revision's istiod; offline there is nothing to call, so
     // the result is the routing, without a patch.
-    RequestResult r = base_result(input);
+    r = base_result(input);
     r.http_status = 200;
     r.outcome = Outcome::kProxy;
-    r.reason = std::string(to_string(d.reason));
-    r.requested = std::string(d.requested);
-    r.revision = handled.forward_to->name;
-    if (d.source != RouteSource::kNone) r.route_source = std::string(to_string(d.source));
     if (!d.warning.empty()) r.warnings.push_back(d.warning);
-    return r;
+  } else {
+    HttpReply reply{handled.http_status, std::string(handled.content_type),
+                    std::string(handled.body)};
+    r = interpret_reply(input, reply);
+    if (r.outcome == Outcome::kDeny) {
+      r.error_code = handled.error_code;
+      return r;
+    }
+    if (r.outcome == Outcome::kError) return r;
   }
-  HttpReply reply{handled.http_status, std::string(handled.content_type),
-                  std::string(handled.body)};
-  RequestResult r = interpret_reply(input, reply);
-
-  if (r.outcome == Outcome::kDeny) {
-    r.error_code = handled.error_code;
-    return r;
-  }
-  if (r.outcome == Outcome::kError) return r;
   r.reason = std::string(to_string(d.reason));
   r.requested = std::string(d.requested);
   r.revision = d.revision != nullptr ? d.revision->name : std::string();

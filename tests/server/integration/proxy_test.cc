@@ -290,6 +290,33 @@ TEST_F(ProxyTest, FallbackInjectsWithTheFallbackRevision) {
   EXPECT_TRUE(from_fake(send("fallback-after")));
 }
 
+TEST_F(ProxyTest, FallbackToAProxyAsksItsIstiodOnItsOwnPath) {
+  ca_file_ = (files_.dir() / "istiod-ca.pem").string();
+  write_text(ca_file_, istiod_.ca_pem());
+  // rev-p's istiod refuses (nothing listens on port 1); its fallback rev-q is the fake, under
+  // another path.
+  files_.write_config(
+      "revisions:\n"
+      "  rev-p:\n    backend: proxy\n    url: https://127.0.0.1:1/inject\n"
+      "    caFile: " +
+      ca_file_ + "\n    serverName: " + istiod_.server_name() +
+      "\n    onFailure: {fallback: rev-q}\n"
+      "  rev-q:\n    backend: proxy\n    url: https://127.0.0.1:" +
+      std::to_string(istiod_.port()) + "/inject/q\n    caFile: " + ca_file_ +
+      "\n    serverName: " + istiod_.server_name() +
+      "\n"
+      "tags:\n  default: rev-p\n");
+  server_ = std::make_unique<ServerProcess>(files_);
+  ASSERT_TRUE(server_->wait_ready()) << server_->log();
+  const Answer a = send("fallback-proxy-1", "/inject/ns-rev/rev-p/cluster/c1?timeout=3s");
+  EXPECT_TRUE(from_fake(a)) << a.review.dump();
+  EXPECT_EQ(istiod_.last_target(), "/inject/q/cluster/c1");
+  const json audit = audit_of(a);
+  EXPECT_EQ(audit["revision"], "rev-q");
+  EXPECT_EQ(audit["fallback-for"], "rev-p");
+  EXPECT_NE(warnings_of(a).find("injected by fallback revision rev-q"), std::string::npos);
+}
+
 TEST_F(ProxyTest, BreakerOpensAfterConsecutiveFailuresAndAProbeClosesIt) {
   start({.on_failure = "fail-open", .breaker = "{failures: 3, probeIntervalMs: 100}"});
   istiod_.set_mode(Mode::kStatus500);
