@@ -15,8 +15,25 @@ constexpr std::string_view kV1beta1 = "admission.k8s.io/v1beta1";
 
 // Iterative parsing keeps a 100k-deep document off the C++ stack; encoding validation turns invalid
 // UTF-8 into a specific error instead of bytes we would later echo into a patch.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag | rapidjson::kParseInsituFlag;
+
+// UTF-8 whose escapes decode as Go's encoding/json (kube-apiserver's and istiod's) decodes them: a
+// lone surrogate ("\udc00", or "\ud800" not followed by a low one) becomes U+FFFD. RapidJSON 1.1
+// writes a lone low surrogate as its own three bytes, which are not UTF-8: echoed in a uid they made
+// the answer invalid JSON. (It rejects a lone high surrogate; that stays a 400.) An in-situ parse
+// decodes with the source encoding, hence this type in that role.
+struct GoUtf8 : rapidjson::UTF8<char> {
+  static unsigned go_codepoint(unsigned cp) { return cp >= 0xD800 && cp <= 0xDFFF ? 0xFFFD : cp; }
+  template <typename OutputStream>
+  static void Encode(OutputStream& os, unsigned codepoint) {
+    rapidjson::UTF8<char>::Encode(os, go_codepoint(codepoint));
+  }
+  template <typename OutputStream>
+  static void EncodeUnsafe(OutputStream& os, unsigned codepoint) {
+    rapidjson::UTF8<char>::EncodeUnsafe(os, go_codepoint(codepoint));
+  }
+};
 
 Error error(std::string_view code, std::string message) {
   return Error{std::string(code), std::move(message)};
@@ -67,7 +84,8 @@ Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, Rev
   if (std::memchr(body, '\0', len) != nullptr) {
     return error(review_error::kNotJson, "body is not JSON: it contains a NUL byte");
   }
-  doc.ParseInsitu<kParseFlags>(body);
+  rapidjson::GenericInsituStringStream<GoUtf8> in(body);
+  doc.ParseStream<kParseFlags, GoUtf8>(in);
   if (doc.HasParseError()) {
     return error(
         review_error::kNotJson,

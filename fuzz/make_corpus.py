@@ -150,6 +150,10 @@ def main():
     write(d, "truncated.bin", bytes([P_ENABLED]) + compact(review(simple)).encode()[:80])
     write(d, "invalid-utf8.bin", bytes([P_ENABLED]) +
           compact(review(simple, uid="PLACEHOLDER")).encode().replace(b"PLACEHOLDER", b"\xff\xfe\xc0\x80"))
+    # Lone UTF-16 surrogate escapes in the uid and a label: decoded to U+FFFD as Go does (a lone low
+    # surrogate used to be echoed as its own, non-UTF-8, bytes).
+    write(d, "lone-surrogates.bin", bytes([P_ENABLED]) +
+          compact(review(simple, uid="PLACEHOLDER")).encode().replace(b"PLACEHOLDER", b"70\\udefa\\ud83d\\ude00x"))
     write(d, "deep.bin", bytes([P_ENABLED]) + b"[" * 5000 + b"]" * 5000)
     write(d, "huge-number.bin", bytes([P_ENABLED]) + b'{"apiVersion":1e999999,"kind":-0.0e-99999}')
     write(d, "empty.bin", bytes([P_ENABLED]))

@@ -114,6 +114,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"TrailingGarbage", R"({} x)", review_error::kNotJson, "not be followed by other values"},
         ErrorCase{"NulByte", std::string("{}\0{}", 5), review_error::kNotJson, "NUL byte"},
         ErrorCase{"InvalidUtf8", "{\"kind\":\"\xff\xfe\"}", review_error::kNotJson, "encoding"},
+        ErrorCase{"LoneHighSurrogate", R"({"kind":"\ud800x"})", review_error::kNotJson, "surrogate"},
         ErrorCase{"Empty", "", review_error::kNotJson, "body is not JSON"},
         ErrorCase{"Array", "[]", review_error::kNotAdmissionReview, "not a JSON object"},
         ErrorCase{"WrongKind", R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod"})", review_error::kNotAdmissionReview, "want kind"},
@@ -177,6 +178,39 @@ TEST(AdmissionReviewCodec, DeeplyNestedObjectParsesWithoutRecursion) {
   ASSERT_NE(p.result->object, nullptr);
   EXPECT_TRUE(p.result->object->IsArray());
 }
+
+// Escapes decode as Go's encoding/json decodes them (kube-apiserver and istiod are Go): a lone low
+// surrogate becomes U+FFFD, never the surrogate's own bytes, which are not UTF-8 and would make an
+// answer echoing the uid invalid JSON (found by fuzz_admission_review).
+struct EscapeCase {
+  const char* name;
+  const char* escaped;   // the uid as written in the JSON text
+  std::string_view uid;  // the uid decoded
+};
+
+class UnicodeEscapes : public ::testing::TestWithParam<EscapeCase> {};
+
+TEST_P(UnicodeEscapes, DecodeAsGoDoesAndEchoAsValidJson) {
+  Parsed p(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":")" +
+           std::string(GetParam().escaped) + "\"}}");
+  ASSERT_TRUE(p.result.ok()) << p.result.error().message;
+  EXPECT_EQ(p.result->uid, GetParam().uid);
+  AdmissionResponse r;
+  r.uid = p.result->uid;
+  std::string out;
+  write_admission_review(r, out);
+  const auto j = nlohmann::json::parse(out);  // throws on invalid UTF-8
+  EXPECT_EQ(j["response"]["uid"].get<std::string>(), GetParam().uid);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, UnicodeEscapes,
+    ::testing::Values(
+        EscapeCase{"Latin1", R"(caf\u00e9)", "caf\xC3\xA9"},
+        EscapeCase{"SurrogatePair", R"(\ud83d\ude00)", "\xF0\x9F\x98\x80"},
+        EscapeCase{"LoneLowSurrogate", R"(70\udefa\udefa5ab)", "70\xEF\xBF\xBD\xEF\xBF\xBD" "5ab"},
+        EscapeCase{"LowSurrogateFirst", R"(\udc00\ud83d\ude00)", "\xEF\xBF\xBD\xF0\x9F\x98\x80"}),
+    [](const auto& info) { return info.param.name; });
 
 TEST(AdmissionReviewCodec, DocumentIsReusableAcrossRequests) {
   ReviewDocument doc;
