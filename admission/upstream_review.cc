@@ -1,80 +1,28 @@
 #include "admission/upstream_review.h"
 
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
-
+#include <bit>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "admission/json_reader.h"
+
 namespace revrouter {
 namespace {
 
 constexpr std::string_view kCode = "upstream_invalid";
 
-// Iterative parsing keeps a deeply nested answer off the C++ stack. Unlike a request, the answer is
-// parsed without RapidJSON's encoding validation, which transcodes every character of the large
-// base64 patch string: what revrouter passes on is checked with valid_utf8 instead (the patch,
-// the status message, warnings and audit annotations), and the rest is compared to known text.
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag;
-
-// Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). Eight ASCII
-// bytes at a time: a patch is almost all ASCII.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char* end = p + s.size();
-  while (p < end) {
-    if (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if ((w & 0x8080808080808080ull) == 0) {
-        p += 8;
-        continue;
-      }
-    }
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (std::size_t i = 2; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-    }
-    p += n + 1;
-  }
-  return true;
-}
-
-std::optional<Error> not_utf8(std::string_view what) {
-  return Error{std::string(kCode), std::string(what) + " is not valid UTF-8"};
-}
-
 Error invalid(std::string message) { return Error{std::string(kCode), std::move(message)}; }
 
-const JsonValue* present(const JsonValue* v) { return v == nullptr || v->IsNull() ? nullptr : v; }
-
 // `s` in quotes for a message, cut at a UTF-8 character boundary: the text comes from istiod and
-// may be long, and a message is itself echoed into JSON (logs, the failure answer).
+// may be long, and a message is itself echoed into JSON (logs, the failure answer). The reader
+// checked it is UTF-8.
 std::string quoted(std::string_view s) {
   constexpr std::size_t kMax = 64;
   std::string out = "\"";
@@ -85,145 +33,239 @@ std::string quoted(std::string_view s) {
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
     out.append(s.substr(0, n)).append("...");
   }
-  // The answer was parsed without encoding validation: never echo invalid UTF-8.
-  if (!valid_utf8(out)) {
-    for (char& c : out) {
-      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
-    }
-  }
   out.push_back('"');
   return out;
 }
 
-std::string_view type_name(const JsonValue& v) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      return "null";
-    case rapidjson::kFalseType:
-    case rapidjson::kTrueType:
-      return "a boolean";
-    case rapidjson::kObjectType:
-      return "an object";
-    case rapidjson::kArrayType:
-      return "an array";
-    case rapidjson::kStringType:
-      return "a string";
-    case rapidjson::kNumberType:
-      return "a number";
-  }
-  return "unknown";
-}
+// One member's value as the reader saw it: its first token and, for scalars, its text. Absent and
+// null are the same (as for the apiserver's decoder).
+struct Field {
+  JsonToken type = JsonToken::kNull;
+  std::string_view raw;
+  bool escaped = false;
 
-Error wrong_type(std::string_view path, std::string_view want, const JsonValue& v) {
-  return invalid(std::string(path) + " is " + std::string(type_name(v)) + ", not " +
+  bool present() const { return type != JsonToken::kNull; }
+  bool is(JsonToken t) const { return type == t; }
+  // A string's text, its escapes decoded in place in the body (once: the bytes are then changed).
+  std::string_view text() {
+    if (escaped) {
+      raw = decode_json_string_in_place(const_cast<char*>(raw.data()), raw.size());
+      escaped = false;
+    }
+    return raw;
+  }
+};
+
+Error wrong_type(std::string_view path, std::string_view want, const Field& f) {
+  return invalid(std::string(path) + " is " + std::string(json_type_name(f.type)) + ", not " +
                  std::string(want));
 }
 
-// Validates the decoded patch as one JSON array without building a DOM. Its parse stack comes from
-// the Document's pool (the per-request scratch), so a warm pool serves it without malloc.
-std::optional<Error> check_patch_json(std::string_view patch, ReviewDocument& doc) {
-  // The reader takes a NUL for the end of input, so "[]\0junk" would pass as "[]".
-  if (std::memchr(patch.data(), '\0', patch.size()) != nullptr) {
-    return invalid("response.patch is not a JSON array: it contains a NUL byte");
+// The members revrouter reads, from one pass over the answer. A repeated member counts once, with
+// its last value, as Go's decoder (the apiserver's) takes it.
+struct Answer {
+  Field kind, api_version, response;
+  Field uid, allowed, patch, patch_type, status;
+  Field code, message;
+  Field warnings, audit;
+  // The first warning or audit annotation that is not a string (its index or key), if any.
+  std::optional<std::size_t> bad_warning;
+  Field bad_warning_value;
+  std::optional<Field> bad_audit_key;
+  Field bad_audit_value;
+};
+
+// Reads the value that begins with token `t` into `f` (containers are skipped here unless the
+// caller descends into them).
+Field scalar(const JsonReader& r, JsonToken t) { return Field{t, r.raw(), r.escaped()}; }
+
+// Walks the answer once. False on invalid JSON (the reader says why).
+bool read_answer(JsonReader& r, Answer& a, UpstreamAnswer& out) {
+  auto members = [&](auto&& on_member) {
+    for (;;) {
+      JsonToken t = r.next();
+      if (t == JsonToken::kObjectEnd) return true;
+      if (t != JsonToken::kString) return false;  // kError: a member name is all that can follow
+      const std::string_view key = r.raw();
+      t = r.next();
+      if (t == JsonToken::kError || !on_member(key, t)) return false;
+    }
+  };
+  auto skip = [&](JsonToken t) { return r.skip_value(t) != JsonToken::kError; };
+
+  JsonToken t = r.next();
+  if (t == JsonToken::kError) return false;
+  a.response.type = JsonToken::kEnd;  // marks "the answer is not an object" for the caller
+  if (t != JsonToken::kObjectBegin) {
+    a.kind = scalar(r, t);
+    return skip(t) && r.next() == JsonToken::kEnd;
   }
-  std::size_t first = 0;
-  while (first < patch.size() && (patch[first] == ' ' || patch[first] == '\t' ||
-                                  patch[first] == '\n' || patch[first] == '\r')) {
-    ++first;
-  }
-  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>
-      reader(&doc.GetAllocator());
-  rapidjson::MemoryStream is(patch.data(), patch.size());
-  rapidjson::BaseReaderHandler<> handler;
-  const rapidjson::ParseResult r = reader.Parse<kParseFlags>(is, handler);
-  if (r.IsError()) {
-    return invalid("response.patch is not a JSON array: not JSON at offset " +
-                   std::to_string(r.Offset()) + ": " + rapidjson::GetParseError_En(r.Code()));
-  }
-  if (first == patch.size() || patch[first] != '[') {
+  a.response = {};
+  const bool ok = members([&](std::string_view key, JsonToken v) {
+    if (key == "kind") {
+      a.kind = scalar(r, v);
+    } else if (key == "apiVersion") {
+      a.api_version = scalar(r, v);
+    } else if (key == "response") {
+      a.response = scalar(r, v);
+      if (v != JsonToken::kObjectBegin) return skip(v);
+      a.uid = a.allowed = a.patch = a.patch_type = a.status = a.code = a.message = a.warnings =
+          a.audit = Field{};
+      a.bad_warning.reset();
+      a.bad_audit_key.reset();
+      out.warnings.clear();
+      out.audit_annotations.clear();
+      return members([&](std::string_view rkey, JsonToken rv) {
+        if (rkey == "uid") {
+          a.uid = scalar(r, rv);
+        } else if (rkey == "allowed") {
+          a.allowed = scalar(r, rv);
+        } else if (rkey == "patch") {
+          a.patch = scalar(r, rv);
+        } else if (rkey == "patchType") {
+          a.patch_type = scalar(r, rv);
+        } else if (rkey == "status") {
+          a.status = scalar(r, rv);
+          a.code = a.message = Field{};
+          if (rv != JsonToken::kObjectBegin) return skip(rv);
+          return members([&](std::string_view skey, JsonToken sv) {
+            if (skey == "code") {
+              a.code = scalar(r, sv);
+            } else if (skey == "message") {
+              a.message = scalar(r, sv);
+            }
+            return skip(sv);
+          });
+        } else if (rkey == "warnings") {
+          a.warnings = scalar(r, rv);
+          out.warnings.clear();
+          a.bad_warning.reset();
+          if (rv != JsonToken::kArrayBegin) return skip(rv);
+          for (std::size_t i = 0;; ++i) {
+            const JsonToken w = r.next();
+            if (w == JsonToken::kArrayEnd) return true;
+            if (w == JsonToken::kError) return false;
+            if (w == JsonToken::kString) {
+              out.warnings.push_back(scalar(r, w).text());
+            } else if (!a.bad_warning) {
+              a.bad_warning = i;
+              a.bad_warning_value = scalar(r, w);
+            }
+            if (!skip(w)) return false;
+          }
+        } else if (rkey == "auditAnnotations") {
+          a.audit = scalar(r, rv);
+          out.audit_annotations.clear();
+          a.bad_audit_key.reset();
+          if (rv != JsonToken::kObjectBegin) return skip(rv);
+          // Keys are decoded only once the value is read: decoding moves no bytes the reader
+          // has yet to see.
+          return members([&](std::string_view akey, JsonToken av) {
+            Field key{JsonToken::kString, akey, akey.find('\\') != std::string_view::npos};
+            if (av == JsonToken::kString) {
+              const std::string_view value = scalar(r, av).text();
+              out.audit_annotations.push_back(AuditAnnotation{key.text(), value});
+            } else if (!a.bad_audit_key) {
+              a.bad_audit_key = key;
+              a.bad_audit_value = scalar(r, av);
+            }
+            return skip(av);
+          });
+        }
+        return skip(rv);
+      });
+    }
+    return skip(v);
+  });
+  return ok && r.next() == JsonToken::kEnd;
+}
+
+// The patch: a base64 string that decodes to a JSON array (checked without building anything).
+std::optional<Error> read_patch(std::string_view encoded, std::string& patch_out) {
+  patch_out.clear();
+  if (!decode_base64(encoded, patch_out)) return invalid("response.patch is not valid base64");
+  JsonReader r(patch_out);
+  const JsonToken first = r.next();
+  if (first != JsonToken::kError && first != JsonToken::kArrayBegin) {
     return invalid("response.patch is not a JSON array");
+  }
+  if (first == JsonToken::kError || !r.validate()) {
+    return invalid("response.patch is not a JSON array: not JSON at offset " +
+                   std::to_string(r.offset()) + ": " + std::string(r.error()));
   }
   return std::nullopt;
 }
 
-// The response fields, checked one by one; every wrong type is its own message.
-std::optional<Error> read_response(const JsonValue& response, ReviewDocument& doc,
-                                   std::string& patch_out, UpstreamAnswer& a) {
-  const JsonValue* allowed = present(member(&response, "allowed"));
-  if (allowed == nullptr) return invalid("missing response.allowed");
-  if (!allowed->IsBool()) return wrong_type("response.allowed", "a boolean", *allowed);
-  a.allowed = allowed->GetBool();
+// The response's fields, checked one by one; every wrong type is its own message.
+std::optional<Error> check_response(Answer& a, std::string& patch_out, UpstreamAnswer& out) {
+  if (!a.allowed.present()) return invalid("missing response.allowed");
+  if (!a.allowed.is(JsonToken::kTrue) && !a.allowed.is(JsonToken::kFalse)) {
+    return wrong_type("response.allowed", "a boolean", a.allowed);
+  }
+  out.allowed = a.allowed.is(JsonToken::kTrue);
 
   std::string_view encoded;
-  if (const JsonValue* patch = present(member(&response, "patch"))) {
-    if (!patch->IsString()) return wrong_type("response.patch", "a base64 string", *patch);
-    encoded = sv(*patch);
+  if (a.patch.present()) {
+    if (!a.patch.is(JsonToken::kString)) {
+      return wrong_type("response.patch", "a base64 string", a.patch);
+    }
+    encoded = a.patch.text();
   }
   // As the apiserver (v1): a patchType needs a patch and a patch needs patchType, and JSONPatch is
   // the only type there is. v1beta1 apiservers assumed JSONPatch; istiod sets it for both.
-  const JsonValue* patch_type = present(member(&response, "patchType"));
-  if (patch_type != nullptr) {
-    if (!patch_type->IsString()) return wrong_type("response.patchType", "a string", *patch_type);
-    if (sv(*patch_type) != "JSONPatch") {
-      return invalid("patchType " + quoted(sv(*patch_type)) + " is not JSONPatch");
+  if (a.patch_type.present()) {
+    if (!a.patch_type.is(JsonToken::kString)) {
+      return wrong_type("response.patchType", "a string", a.patch_type);
     }
+    const std::string_view type = a.patch_type.text();
+    if (type != "JSONPatch") return invalid("patchType " + quoted(type) + " is not JSONPatch");
     if (encoded.empty()) return invalid("response.patchType is set without a response.patch");
   } else if (!encoded.empty()) {
     return invalid("response.patch is set without patchType \"JSONPatch\"");
   }
   if (!encoded.empty()) {
-    patch_out.clear();
-    if (!decode_base64(encoded, patch_out)) {
-      return invalid("response.patch is not valid base64");
-    }
-    if (!valid_utf8(patch_out)) return not_utf8("response.patch");
-    if (auto e = check_patch_json(patch_out, doc)) return e;
-    a.patch = patch_out;
-    a.patch_base64 = encoded;
+    if (auto e = read_patch(encoded, patch_out)) return e;
+    out.patch = patch_out;
+    out.patch_base64 = encoded;
   }
 
-  if (const JsonValue* status = present(member(&response, "status"))) {
-    if (!status->IsObject()) return wrong_type("response.status", "an object", *status);
-    if (const JsonValue* code = present(member(status, "code"))) {
-      if (!code->IsInt()) return wrong_type("response.status.code", "a 32-bit integer", *code);
-      a.status_code = code->GetInt();
+  if (a.status.present()) {
+    if (!a.status.is(JsonToken::kObjectBegin)) {
+      return wrong_type("response.status", "an object", a.status);
     }
-    if (const JsonValue* message = present(member(status, "message"))) {
-      if (!message->IsString()) return wrong_type("response.status.message", "a string", *message);
-      a.status_message = sv(*message);
-      if (!valid_utf8(a.status_message)) return not_utf8("response.status.message");
-    }
-  }
-
-  if (const JsonValue* warnings = present(member(&response, "warnings"))) {
-    if (!warnings->IsArray()) {
-      return wrong_type("response.warnings", "an array of strings", *warnings);
-    }
-    a.warnings.reserve(warnings->Size());
-    for (rapidjson::SizeType i = 0; i < warnings->Size(); ++i) {
-      const JsonValue& w = (*warnings)[i];
-      if (!w.IsString()) {
-        return wrong_type("response.warnings[" + std::to_string(i) + "]", "a string", w);
+    if (a.code.present()) {
+      int code = 0;
+      const std::string_view raw = a.code.raw;
+      const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), code);
+      if (!a.code.is(JsonToken::kNumber) || ec != std::errc() || end != raw.data() + raw.size()) {
+        return wrong_type("response.status.code", "a 32-bit integer", a.code);
       }
-      if (!valid_utf8(sv(w))) return not_utf8("response.warnings[" + std::to_string(i) + "]");
-      a.warnings.push_back(sv(w));
+      out.status_code = code;
+    }
+    if (a.message.present()) {
+      if (!a.message.is(JsonToken::kString)) {
+        return wrong_type("response.status.message", "a string", a.message);
+      }
+      out.status_message = a.message.text();
     }
   }
 
-  if (const JsonValue* audit = present(member(&response, "auditAnnotations"))) {
-    if (!audit->IsObject()) {
-      return wrong_type("response.auditAnnotations", "an object of strings", *audit);
+  if (a.warnings.present()) {
+    if (!a.warnings.is(JsonToken::kArrayBegin)) {
+      return wrong_type("response.warnings", "an array of strings", a.warnings);
     }
-    a.audit_annotations.reserve(audit->MemberCount());
-    for (auto it = audit->MemberBegin(); it != audit->MemberEnd(); ++it) {
-      if (!it->value.IsString()) {
-        return wrong_type("response.auditAnnotations[" + quoted(sv(it->name)) + "]", "a string",
-                          it->value);
-      }
-      if (!valid_utf8(sv(it->name)) || !valid_utf8(sv(it->value))) {
-        return not_utf8("response.auditAnnotations[" + quoted(sv(it->name)) + "]");
-      }
-      a.audit_annotations.push_back(AuditAnnotation{sv(it->name), sv(it->value)});
+    if (a.bad_warning) {
+      return wrong_type("response.warnings[" + std::to_string(*a.bad_warning) + "]", "a string",
+                        a.bad_warning_value);
+    }
+  }
+  if (a.audit.present()) {
+    if (!a.audit.is(JsonToken::kObjectBegin)) {
+      return wrong_type("response.auditAnnotations", "an object of strings", a.audit);
+    }
+    if (a.bad_audit_key) {
+      return wrong_type("response.auditAnnotations[" + quoted(a.bad_audit_key->text()) + "]",
+                        "a string", a.bad_audit_value);
     }
   }
   return std::nullopt;
@@ -232,49 +274,42 @@ std::optional<Error> read_response(const JsonValue& response, ReviewDocument& do
 }  // namespace
 
 Result<UpstreamAnswer> check_upstream_review(char* body, std::size_t len, ReviewVersion version,
-                                             std::string_view uid, ReviewDocument& doc,
-                                             std::string& patch_out) {
-  // In-situ parsing stops at the first NUL; one inside the body would silently truncate it.
-  if (const void* nul = std::memchr(body, '\0', len)) {
-    return invalid("not JSON at offset " + std::to_string(static_cast<const char*>(nul) - body) +
-                   ": a NUL byte");
+                                             std::string_view uid, std::string& patch_out) {
+  UpstreamAnswer out;
+  Answer a;
+  JsonReader r(std::string_view(body, len));
+  if (!read_answer(r, a, out)) {
+    return invalid("not JSON at offset " + std::to_string(r.offset()) + ": " +
+                   std::string(r.error()));
   }
-  doc.ParseInsitu<kParseFlags>(body);
-  if (doc.HasParseError()) {
-    return invalid("not JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
-                   rapidjson::GetParseError_En(doc.GetParseError()));
+  if (a.response.is(JsonToken::kEnd)) {
+    return wrong_type("the answer", "an AdmissionReview object", a.kind);
   }
-  if (!doc.IsObject()) return wrong_type("the answer", "an AdmissionReview object", doc);
-
-  const JsonValue* kind = present(member(&doc, "kind"));
-  if (kind == nullptr) return invalid("missing kind");
-  if (!kind->IsString()) return wrong_type("kind", "a string", *kind);
-  if (sv(*kind) != "AdmissionReview") {
-    return invalid("kind " + quoted(sv(*kind)) + " is not AdmissionReview");
+  if (!a.kind.present()) return invalid("missing kind");
+  if (!a.kind.is(JsonToken::kString)) return wrong_type("kind", "a string", a.kind);
+  if (const std::string_view kind = a.kind.text(); kind != "AdmissionReview") {
+    return invalid("kind " + quoted(kind) + " is not AdmissionReview");
   }
   const std::string_view want_version = api_version_string(version);
-  const JsonValue* api_version = present(member(&doc, "apiVersion"));
-  if (api_version == nullptr) return invalid("missing apiVersion");
-  if (!api_version->IsString()) return wrong_type("apiVersion", "a string", *api_version);
-  if (sv(*api_version) != want_version) {
-    return invalid("apiVersion " + quoted(sv(*api_version)) + " does not match the request's " +
+  if (!a.api_version.present()) return invalid("missing apiVersion");
+  if (!a.api_version.is(JsonToken::kString)) {
+    return wrong_type("apiVersion", "a string", a.api_version);
+  }
+  if (const std::string_view v = a.api_version.text(); v != want_version) {
+    return invalid("apiVersion " + quoted(v) + " does not match the request's " +
                    std::string(want_version));
   }
-
-  const JsonValue* response = present(member(&doc, "response"));
-  if (response == nullptr) return invalid("missing response");
-  if (!response->IsObject()) return wrong_type("response", "an object", *response);
-  const JsonValue* response_uid = present(member(response, "uid"));
-  if (response_uid == nullptr) return invalid("missing response.uid");
-  if (!response_uid->IsString()) return wrong_type("response.uid", "a string", *response_uid);
-  if (sv(*response_uid) != uid) {
-    return invalid("response.uid " + quoted(sv(*response_uid)) + " does not match the request's " +
-                   quoted(uid));
+  if (!a.response.present()) return invalid("missing response");
+  if (!a.response.is(JsonToken::kObjectBegin)) {
+    return wrong_type("response", "an object", a.response);
   }
-
-  UpstreamAnswer answer;
-  if (auto e = read_response(*response, doc, patch_out, answer)) return std::move(*e);
-  return answer;
+  if (!a.uid.present()) return invalid("missing response.uid");
+  if (!a.uid.is(JsonToken::kString)) return wrong_type("response.uid", "a string", a.uid);
+  if (const std::string_view got = a.uid.text(); got != uid) {
+    return invalid("response.uid " + quoted(got) + " does not match the request's " + quoted(uid));
+  }
+  if (auto e = check_response(a, patch_out, out)) return std::move(*e);
+  return out;
 }
 
 namespace {
@@ -307,6 +342,45 @@ inline std::uint32_t quad(const unsigned char* p) {
          kBase64Decode.d[3][p[3]];
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Sixteen characters to twelve bytes per step with SSSE3 (W. Mula and D. Lemire, "Faster Base64
+// Encoding and Decoding Using AVX2 Instructions", 2018, the SSE variant): nibble lookups validate
+// and translate, two multiply-adds pack the 6-bit values. Stops at the first block with any
+// character outside the alphabet ('=' included) and returns how many characters it decoded, which
+// the scalar loop continues from (and which reports the error). Never reads past `n`; writes 16
+// bytes per block of which 12 count, so `o` needs 4 spare bytes.
+__attribute__((target("ssse3"))) std::size_t decode_base64_ssse3(const unsigned char* p,
+                                                                 std::size_t n, unsigned char* o) {
+  const __m128i lut_lo = _mm_setr_epi8(0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                       0x13, 0x1A, 0x1B, 0x1B, 0x1B, 0x1A);
+  const __m128i lut_hi = _mm_setr_epi8(0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10,
+                                       0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+  const __m128i lut_roll = _mm_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m128i nibble = _mm_set1_epi8(0x0F);
+  const __m128i slash = _mm_set1_epi8('/');
+  const __m128i pack = _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16, o += 12) {
+    const __m128i in = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(in, 4), nibble);
+    const __m128i lo = _mm_and_si128(in, nibble);
+    const __m128i bad = _mm_and_si128(_mm_shuffle_epi8(lut_lo, lo), _mm_shuffle_epi8(lut_hi, hi));
+    if (_mm_movemask_epi8(_mm_cmpgt_epi8(bad, _mm_setzero_si128())) != 0) break;
+    const __m128i roll = _mm_shuffle_epi8(lut_roll, _mm_add_epi8(_mm_cmpeq_epi8(in, slash), hi));
+    const __m128i values = _mm_add_epi8(in, roll);
+    const __m128i pairs = _mm_maddubs_epi16(values, _mm_set1_epi32(0x01400140));
+    const __m128i words = _mm_madd_epi16(pairs, _mm_set1_epi32(0x00011000));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_shuffle_epi8(words, pack));
+  }
+  return i;
+}
+
+bool have_ssse3() {
+  static const bool yes = __builtin_cpu_supports("ssse3");
+  return yes;
+}
+#endif
+
 }  // namespace
 
 bool decode_base64(std::string_view in, std::string& out) {
@@ -315,15 +389,34 @@ bool decode_base64(std::string_view in, std::string& out) {
   if (n == 0) return true;
   const auto* p = reinterpret_cast<const unsigned char*>(in.data());
   const std::size_t start = out.size();
-  out.resize(start + n / 4 * 3);
+  // Four spare bytes: a SIMD block is stored as 16 bytes for 12, a scalar quad as 4 for 3.
+  out.resize(start + n / 4 * 3 + 4);
   auto* o = reinterpret_cast<unsigned char*>(out.data() + start);
   auto fail = [&] {
     out.resize(start);
     return false;
   };
-  // Every quad but the last: no padding allowed.
+  // Every quad but the last: no padding allowed. Two quads per step, one test for both.
   const std::size_t body = n - 4;
-  for (std::size_t i = 0; i < body; i += 4) {
+  std::size_t i = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (have_ssse3()) {
+    i = decode_base64_ssse3(p, body, o);
+    o += i / 4 * 3;
+  }
+#endif
+  for (; i + 8 <= body; i += 8) {
+    const std::uint32_t v = quad(p + i);
+    const std::uint32_t w = quad(p + i + 4);
+    if ((v | w) & kBad) return fail();
+    constexpr bool kLittle = std::endian::native == std::endian::little;
+    const std::uint32_t a = kLittle ? __builtin_bswap32(v << 8) : v << 8;
+    const std::uint32_t b = kLittle ? __builtin_bswap32(w << 8) : w << 8;
+    std::memcpy(o, &a, 4);
+    std::memcpy(o + 3, &b, 4);
+    o += 6;
+  }
+  for (; i < body; i += 4) {
     const std::uint32_t v = quad(p + i);
     if (v & kBad) return fail();
     o[0] = static_cast<unsigned char>(v >> 16);

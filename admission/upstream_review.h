@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "admission/admission_review.h"
-#include "admission/json_view.h"
 #include "admission/result.h"
 
 namespace revrouter {
@@ -26,15 +25,15 @@ struct UpstreamAnswer {
   std::vector<AuditAnnotation> audit_annotations;
 };
 
-// Parses `body` in place (writable, NUL-terminated at body[len]) into `doc` and checks it against
-// the request (`version`, `uid`). The decoded patch is written to `patch_out`. Errors have code
+// Reads `body` in one pass without building a DOM (admission/json_reader.h: strict JSON, UTF-8) and
+// checks it against the request (`version`, `uid`). Escaped strings are decoded in place, so `body`
+// must be writable; the answer's views point into it. The decoded patch is written to `patch_out`. Errors have code
 // "upstream_invalid" and say what is wrong: "not JSON at offset 12: ...", "apiVersion
 // admission.k8s.io/v1beta1 does not match the request's admission.k8s.io/v1", "response.uid
 // \"x\" does not match the request's \"y\"", "response.patch is not valid base64", "patchType
 // \"Foo\" is not JSONPatch", "response.patch is not a JSON array", "missing response.allowed".
 Result<UpstreamAnswer> check_upstream_review(char* body, std::size_t len, ReviewVersion version,
-                                             std::string_view uid, ReviewDocument& doc,
-                                             std::string& patch_out);
+                                             std::string_view uid, std::string& patch_out);
 
 // Decodes standard base64 (RFC 4648 with padding; no whitespace) appended to `out`; false on any
 // invalid character, length or padding.

@@ -14,6 +14,8 @@
 // realloc and operator new of the process while timing, counted by the replacements below).
 // bench/injection_ratio.sh prints hot path / baseline per size.
 #include <benchmark/benchmark.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <atomic>
 #include <cstdint>
@@ -33,6 +35,7 @@
 #include "admission/pod.h"
 #include "admission/routing_config.h"
 #include "admission/sidecar_template.h"
+#include "admission/upstream_review.h"
 #include "admission/webhook_path.h"
 #include "admission/workload.h"
 
@@ -710,9 +713,76 @@ void BM_PatchOnly(benchmark::State& state) {
   report(state, review, g_allocs.load() - before);
 }
 
+// Checking istiod's answer (the proxy backend), on the answer the hot path gives for each size:
+//  UpstreamAnswer<true>: check_upstream_review() (one pass of the JsonReader, patch decoded and its
+//  JSON
+//                  checked by the same reader).
+//  UpstreamAnswer<false>: the baseline, made generous: what the check did before, an in-situ
+//                  RapidJSON DOM of the answer and the decoded patch through RapidJSON's reader,
+//                  but without its UTF-8 checks and with only uid and patch looked up.
+struct Answer {
+  std::string body;
+  std::string uid;
+};
+
+const Answer& answer_for(Size size) {
+  static std::map<Size, Answer> cache;
+  auto it = cache.find(size);
+  if (it != cache.end()) return it->second;
+  std::string review = input(size).review;
+  RequestScratch scratch;
+  const HandledRequest r =
+      handle_admission(routing_table(), kPath, review.data(), review.size(), scratch);
+  return cache[size] = Answer{std::string(r.body), std::string(r.uid)};
+}
+
+template <bool kReader>
+void BM_UpstreamAnswer(benchmark::State& state) {
+  const Size size = static_cast<Size>(state.range(0));
+  state.SetLabel(size_name(size));
+  const Answer& a = answer_for(size);
+  std::vector<char> body(a.body.size() + 1, '\0');
+  std::string patch;
+  RequestScratch scratch;
+  for (auto _ : state) {
+    std::memcpy(body.data(), a.body.data(), a.body.size());
+    if constexpr (kReader) {
+      auto r = check_upstream_review(body.data(), a.body.size(), ReviewVersion::kV1, a.uid, patch);
+      if (!r) state.SkipWithError(r.error().message.c_str());
+      benchmark::DoNotOptimize(r);
+    } else {
+      ReviewDocument& doc = scratch.fresh_document();
+      doc.ParseInsitu<rapidjson::kParseIterativeFlag>(body.data());
+      const JsonValue* response = member(&doc, "response");
+      const auto uid = string_member(response, "uid");
+      const auto encoded = string_member(response, "patch");
+      if (doc.HasParseError() || !uid || *uid != a.uid || !encoded) {
+        state.SkipWithError("baseline: bad answer");
+      }
+      patch.clear();
+      if (!decode_base64(*encoded, patch)) state.SkipWithError("baseline: bad base64");
+      rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>,
+                               rapidjson::MemoryPoolAllocator<>>
+          reader(&doc.GetAllocator());
+      rapidjson::MemoryStream is(patch.data(), patch.size());
+      rapidjson::BaseReaderHandler<> handler;
+      if (reader
+              .Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+                  is, handler)
+              .IsError()) {
+        state.SkipWithError("baseline: patch not JSON");
+      }
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * a.body.size()));
+  state.counters["answer_bytes"] = static_cast<double>(a.body.size());
+}
+
 BENCHMARK(BM_HotPath)->Arg(0)->Arg(1)->Arg(2);
 BENCHMARK(BM_Baseline)->Arg(0)->Arg(1)->Arg(2);
 BENCHMARK(BM_PatchOnly)->Arg(0)->Arg(1)->Arg(2);
+BENCHMARK_TEMPLATE(BM_UpstreamAnswer, true)->Arg(0)->Arg(1)->Arg(2);
+BENCHMARK_TEMPLATE(BM_UpstreamAnswer, false)->Arg(0)->Arg(1)->Arg(2);
 
 }  // namespace
 }  // namespace revrouter

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs bench_injection (Release) and prints, per pod size, the hot path's and the Istio-style
-# baseline's CPU time per request, their allocations, and the ratio hot path / baseline.
+# baseline's CPU time per request, their allocations, and the ratio hot path / baseline; then the
+# check of an istiod answer (proxy backend) against its RapidJSON baseline.
 #
 #   bench/injection_ratio.sh [path/to/bench_injection]
 #
@@ -68,6 +69,12 @@ if "Base64<true>" in base64 and "Base64<false>" in base64:
     pairs, per_char = base64["Base64<true>"], base64["Base64<false>"]
     print(f"base64 (12 KiB): pair table {pairs:.2f} GB/s, per-character {per_char:.2f} GB/s, "
           f"{pairs / per_char:.2f}x")
+for size in ("small", "typical", "large"):
+    r = rows.get(size, {})
+    if "UpstreamAnswer<true>" in r and "UpstreamAnswer<false>" in r:
+        new, old = r["UpstreamAnswer<true>"]["us"], r["UpstreamAnswer<false>"]["us"]
+        print(f"istiod answer check ({size}): JsonReader {new:.2f}us, RapidJSON baseline "
+              f"{old:.2f}us, {old / new:.2f}x")
 print()
 for what, ok in targets:
     print(f"  [{'met' if ok else 'MISSED'}] {what}")

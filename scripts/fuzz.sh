@@ -23,7 +23,7 @@ fi
 build=${FUZZ_BUILD:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-2}
-targets=(${FUZZ_TARGETS:-fuzz_admission_review fuzz_config fuzz_patch_builder})
+targets=(${FUZZ_TARGETS:-fuzz_admission_review fuzz_config fuzz_patch_builder fuzz_json_reader fuzz_upstream_answer})
 # Reviews with large pods run to tens of KiB; 64 KiB covers every seed with room to grow.
 max_len=${FUZZ_MAX_LEN:-65536}
 rss_limit=${FUZZ_RSS_LIMIT_MB:-2048}
@@ -45,7 +45,7 @@ run_one() {
   mkdir -p "$corpus" "$artifacts"
   local dict=()
   case $t in
-    fuzz_admission_review | fuzz_patch_builder) dict=(-dict="$root/fuzz/review.dict") ;;
+    fuzz_admission_review | fuzz_patch_builder | fuzz_upstream_answer) dict=(-dict="$root/fuzz/review.dict") ;;
   esac
   # New inputs go to the scratch corpus (first directory); the seeds in the repo are read only.
   if "$build/fuzz/$t" "$corpus" "$root/fuzz/corpus/$t" "${dict[@]}" \

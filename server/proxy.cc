@@ -94,7 +94,7 @@ class Forward : public std::enable_shared_from_this<Forward> {
     }
     RequestScratch& scratch = worker_.scratch;
     auto answer = check_upstream_review(reply.body.data(), reply.body.size(), call_->version,
-                                        call_->uid, scratch.fresh_document(), scratch.patch);
+                                        call_->uid, scratch.patch);
     if (!answer) {
       record_failure(*state, UpstreamOutcome::kInvalid, answer.error().message);
       return fail(UpstreamOutcome::kInvalid, answer.error().message);
@@ -320,9 +320,8 @@ void start_shadow(Worker& worker, std::shared_ptr<const LoadedConfig> config,
                           reply.message);
           }
           std::string upstream_patch;
-          auto answer =
-              check_upstream_review(reply.body.data(), reply.body.size(), shadow->version,
-                                    shadow->uid, worker.scratch.fresh_document(), upstream_patch);
+          auto answer = check_upstream_review(reply.body.data(), reply.body.size(), shadow->version,
+                                              shadow->uid, upstream_patch);
           if (!answer) {
             record_failure(state, UpstreamOutcome::kInvalid, answer.error().message);
             return report(ShadowOutcome::kUpstreamFailed, level_enum::info, "shadow answer invalid",
@@ -361,9 +360,8 @@ void send_probe(Worker& worker, std::shared_ptr<UpstreamState> state) {
         bool ok = reply.error == UpstreamError::kNone;
         if (ok) {
           std::string patch;
-          auto answer =
-              check_upstream_review(reply.body.data(), reply.body.size(), ReviewVersion::kV1,
-                                    probe->uid, worker.scratch.fresh_document(), patch);
+          auto answer = check_upstream_review(reply.body.data(), reply.body.size(),
+                                              ReviewVersion::kV1, probe->uid, patch);
           if (!answer) {
             ok = false;
             error = answer.error().message;

@@ -181,7 +181,11 @@ struct Connection {
       : upstream(std::move(up)),
         stream(ex, upstream->ssl_context()),  // the socket built in place: no moved-from temporary
         idle_timer(ex),
-        host(host_header(upstream->config())) {}
+        host(host_header(upstream->config())) {
+    // Asio's SSL_MODE_RELEASE_BUFFERS would free and re-allocate OpenSSL's 16 KiB record buffers
+    // for every request on a pooled connection.
+    SSL_clear_mode(stream.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  }
 
   void close() {
     if (closed) return;

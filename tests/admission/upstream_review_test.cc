@@ -26,11 +26,10 @@ constexpr std::string_view kPatchB64 =
 // Owns the body buffer, the Document and the patch buffer the answer's views point into.
 struct Checked {
   std::string body;
-  ReviewDocument doc;
   std::string patch;
   Result<UpstreamAnswer> result = Error{};
   Checked(std::string b, ReviewVersion version, std::string_view uid) : body(std::move(b)) {
-    result = check_upstream_review(body.data(), body.size(), version, uid, doc, patch);
+    result = check_upstream_review(body.data(), body.size(), version, uid, patch);
   }
 };
 
@@ -122,7 +121,34 @@ INSTANTIATE_TEST_SUITE_P(
         ValidCase{"PatchWithWhitespaceAroundTheArray", ReviewVersion::kV1,
                   v1(with_patch("IFsgXSA=")), true, " [ ] "},
         ValidCase{"UnknownFieldsIgnored", ReviewVersion::kV1,
-                  v1(R"("uid":"u1","allowed":true,"extra":{"x":[1,2]})"), true, ""}),
+                  v1(R"("uid":"u1","allowed":true,"extra":{"x":[1,2]})"), true, ""},
+        // Escapes decode as Go's decoder does (lone surrogate: U+FFFD), in every string read.
+        ValidCase{"EscapedStringsAreDecoded",
+                  ReviewVersion::kV1,
+                  answer(R"(admission.k8s.io\/v1)",
+                         R"("uid":"\u0075\u0031","allowed":true,"patchType":"JSON\u0050atch",)"
+                         R"("patch":"W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6MX1d",)"
+                         R"("status":{"message":"caf\u00e9 \ud83d\ude00 \udc00"},)"
+                         R"("warnings":["tab\there"],"auditAnnotations":{"k\u0065y":"v\/1"})"),
+                  true,
+                  R"([{"op":"add","path":"/a","value":1}])",
+                  0,
+                  "caf\xC3\xA9 \xF0\x9F\x98\x80 \xEF\xBF\xBD",
+                  {"tab\there"},
+                  {{"key", "v/1"}}},
+        ValidCase{"PatchWithSlashEscapes", ReviewVersion::kV1,
+                  v1(with_patch(R"(W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6Ij8\/In1d)")), true,
+                  R"([{"op":"add","path":"/a","value":"??"}])"},
+        // A repeated member counts with its last value, as for Go's decoder (the apiserver's).
+        ValidCase{"RepeatedMemberTakesTheLast",
+                  ReviewVersion::kV1,
+                  v1(R"("uid":"u0","allowed":false,"uid":"u1","warnings":["a"],"warnings":["b"],)"
+                     R"("allowed":true)"),
+                  true,
+                  "",
+                  0,
+                  "",
+                  {"b"}}),
     [](const auto& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------------
@@ -155,17 +181,18 @@ std::string allowed_with(std::string_view fields) {
 INSTANTIATE_TEST_SUITE_P(
     NotJson, InvalidAnswers,
     ::testing::Values(
-        InvalidCase{"Garbage", ReviewVersion::kV1, "hello", "not JSON at offset 0: Invalid value"},
+        InvalidCase{"Garbage", ReviewVersion::kV1, "hello",
+                    "not JSON at offset 0: expected a value"},
         InvalidCase{"Empty", ReviewVersion::kV1, "", "not JSON at offset 0"},
         InvalidCase{"Truncated", ReviewVersion::kV1, R"({"apiVersion":"admission.k8s.io/v1")",
                     "not JSON at offset 35"},
         InvalidCase{"TrailingGarbage", ReviewVersion::kV1, v1(R"("uid":"u1","allowed":true)") + "x",
-                    "not be followed by other values"},
+                    "unexpected text after the value"},
         InvalidCase{"NulByte", ReviewVersion::kV1, std::string("{}\0{}", 5),
-                    "not JSON at offset 2: a NUL byte"},
+                    "not JSON at offset 2: unexpected text after the value"},
         // Not validated by the parser: the kind is compared, and shown with its bytes masked.
         InvalidCase{"InvalidUtf8", ReviewVersion::kV1, "{\"kind\":\"\xff\"}",
-                    "kind \"?\" is not AdmissionReview"}),
+                    "not JSON at offset 9: invalid UTF-8 in string"}),
     [](const auto& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(
@@ -249,22 +276,34 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"PatchIsAString", ReviewVersion::kV1, v1(with_patch("IltdIg==")),
                     "response.patch is not a JSON array"},
         InvalidCase{"PatchNotJson", ReviewVersion::kV1, v1(with_patch("bm90IGpzb24=")),
-                    "response.patch is not a JSON array: not JSON at offset 1: Invalid value"},
+                    "response.patch is not a JSON array: not JSON at offset 0: expected a value"},
         InvalidCase{"PatchTrailingGarbage", ReviewVersion::kV1, v1(with_patch("W10geA==")),
                     "response.patch is not a JSON array: not JSON at offset 3"},
         InvalidCase{"PatchNulByte", ReviewVersion::kV1, v1(with_patch("W10A")),
-                    "response.patch is not a JSON array: it contains a NUL byte"},
+                    "response.patch is not a JSON array: not JSON at offset 2: unexpected text "
+                    "after the value"},
         InvalidCase{"PatchInvalidUtf8", ReviewVersion::kV1, v1(with_patch("W/9d")),
-                    "response.patch is not valid UTF-8"},
+                    "response.patch is not a JSON array: not JSON at offset 1: expected a value"},
+        InvalidCase{"PatchInvalidUtf8InAString", ReviewVersion::kV1, v1(with_patch("WyL/Il0=")),
+                    "response.patch is not a JSON array: not JSON at offset 2: invalid UTF-8 in "
+                    "string"},
+        InvalidCase{"PatchNestedTooDeep", ReviewVersion::kV1,
+                    v1(with_patch([] {  // 10,002 '['
+                      std::string b64;
+                      for (int i = 0; i < 3334; ++i) b64 += "W1tb";
+                      return b64;
+                    }())),
+                    "response.patch is not a JSON array: not JSON at offset 10000: nested deeper "
+                    "than 10000 levels"},
         InvalidCase{"WarningInvalidUtf8", ReviewVersion::kV1,
                     allowed_with("\"warnings\":[\"ok\",\"\xc3\x28\"]"),
-                    "response.warnings[1] is not valid UTF-8"},
+                    "not JSON at offset 117: invalid UTF-8 in string"},
         InvalidCase{"StatusMessageSurrogate", ReviewVersion::kV1,
                     allowed_with("\"status\":{\"message\":\"\xed\xa0\x80\"}"),
-                    "response.status.message is not valid UTF-8"},
+                    "not JSON at offset 120: invalid UTF-8 in string"},
         InvalidCase{"AuditValueOverlong", ReviewVersion::kV1,
                     allowed_with("\"auditAnnotations\":{\"k\":\"\xc0\xaf\"}"),
-                    "response.auditAnnotations[\"k\"] is not valid UTF-8"},
+                    "not JSON at offset 124: invalid UTF-8 in string"},
         InvalidCase{"PatchWithoutPatchType", ReviewVersion::kV1,
                     allowed_with(R"("patch":")" + std::string(kPatchB64) + "\""),
                     "response.patch is set without patchType \"JSONPatch\""},
@@ -391,6 +430,25 @@ TEST(DecodeBase64Alphabet, EveryOtherByteIsRejectedInEveryPosition) {
     }
   }
   EXPECT_EQ(rejected, (4 + 3 + 2 + 4) * (256 - 64));
+}
+
+// The bulk of a long input (decoded sixteen characters at a time where the CPU allows): every byte
+// outside the alphabet, '=' included, in every position before the last quad is rejected.
+TEST(DecodeBase64Alphabet, EveryOtherByteIsRejectedInTheBulk) {
+  std::string raw(60, '\0');
+  for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(i * 37 + 11);
+  std::string text;
+  append_base64(raw, text);  // 80 characters, no padding
+  for (std::size_t pos = 0; pos + 4 < text.size(); ++pos) {
+    for (int b = 0; b < 256; ++b) {
+      if (in_alphabet(static_cast<unsigned char>(b))) continue;
+      std::string in = text;
+      in[pos] = static_cast<char>(b);
+      std::string out;
+      ASSERT_FALSE(decode_base64(in, out)) << "byte " << b << " at " << pos;
+      ASSERT_TRUE(out.empty());
+    }
+  }
 }
 
 // Canonical encodings only: before "==" the last character's low 4 bits are zero (4 of the 64
