@@ -209,6 +209,7 @@ INSTANTIATE_TEST_SUITE_P(
         EscapeCase{"Latin1", R"(caf\u00e9)", "caf\xC3\xA9"},
         EscapeCase{"SurrogatePair", R"(\ud83d\ude00)", "\xF0\x9F\x98\x80"},
         EscapeCase{"LoneLowSurrogate", R"(70\udefa\udefa5ab)", "70\xEF\xBF\xBD\xEF\xBF\xBD" "5ab"},
+        EscapeCase{"EscapedBackslashBeforeU", R"(a\\udc00)", "a\\udc00"},
         EscapeCase{"LowSurrogateFirst", R"(\udc00\ud83d\ude00)", "\xEF\xBF\xBD\xF0\x9F\x98\x80"}),
     [](const auto& info) { return info.param.name; });
 
