@@ -7,6 +7,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "admission/utf8.h"
+
 namespace revrouter {
 namespace {
 
@@ -65,32 +67,6 @@ unsigned hex_value(char c) {
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// The length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), or 0 (RFC 3629: no overlongs,
-// no surrogates, nothing above U+10FFFF).
-std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
-  const unsigned char c = p[0];
-  std::size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (static_cast<std::size_t>(end - p) < n || p[1] < lo || p[1] > hi) return 0;
-  for (std::size_t i = 2; i < n; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  }
-  return n;
-}
 
 // Writes cp as UTF-8 at out; returns the end.
 char* put_utf8(unsigned cp, char* out) {
@@ -289,8 +265,9 @@ JsonToken JsonReader::string() {
     } else if (c < 0x80) {
       ++p_;  // the scan above stopped short of 8 bytes from the end
     } else {
-      const std::size_t n = utf8_sequence(reinterpret_cast<const unsigned char*>(p_),
-                                          reinterpret_cast<const unsigned char*>(end_));
+      unsigned cp;
+      const std::size_t n =
+          utf8_sequence(std::string_view(p_, static_cast<std::size_t>(end_ - p_)), 0, cp);
       if (n == 0) return fail(p_, "invalid UTF-8 in string");
       p_ += n;
     }

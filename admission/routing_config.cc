@@ -690,36 +690,28 @@ struct UpstreamDraft {
   int server_name_line = 0;
 };
 
-// The rows of those keys, shared by a revision's map and its `shadow` map.
+// The rows of those keys, shared by a revision's map and its `shadow` map: each a string kept
+// with the line of its value (and, for url, of its key).
+KeyRule upstream_string_key(const Ctx& ctx, std::string_view key, const std::string& what,
+                            std::string& value, int& line, int* key_line = nullptr) {
+  return {key, [&ctx, key, what, &value, &line, key_line](const Entry& k) -> Status {
+            auto v = string_value(ctx, k, std::string(key) + " of " + what);
+            if (!v) return v.error();
+            value = std::move(*v);
+            line = k.line();
+            if (key_line != nullptr) *key_line = k.key_line();
+            return Ok{};
+          }};
+}
+
 KeyRule url_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
-  return {"url", [&ctx, what, &d](const Entry& k) -> Status {
-            auto v = string_value(ctx, k, "url of " + what);
-            if (!v) return v.error();
-            d.url = std::move(*v);
-            d.url_line = k.line();
-            d.url_key_line = k.key_line();
-            return Ok{};
-          }};
+  return upstream_string_key(ctx, "url", what, d.url, d.url_line, &d.url_key_line);
 }
-
 KeyRule ca_file_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
-  return {"caFile", [&ctx, what, &d](const Entry& k) -> Status {
-            auto v = string_value(ctx, k, "caFile of " + what);
-            if (!v) return v.error();
-            d.ca_file = std::move(*v);
-            d.ca_line = k.line();
-            return Ok{};
-          }};
+  return upstream_string_key(ctx, "caFile", what, d.ca_file, d.ca_line);
 }
-
 KeyRule server_name_key(const Ctx& ctx, const std::string& what, UpstreamDraft& d) {
-  return {"serverName", [&ctx, what, &d](const Entry& k) -> Status {
-            auto v = string_value(ctx, k, "serverName of " + what);
-            if (!v) return v.error();
-            d.server_name = std::move(*v);
-            d.server_name_line = k.line();
-            return Ok{};
-          }};
+  return upstream_string_key(ctx, "serverName", what, d.server_name, d.server_name_line);
 }
 
 // Fills `up` from the draft: the url (or the default istiod-<revision> Service) split into parts,

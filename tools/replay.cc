@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "admission/decision.h"
+#include "admission/upstream_review.h"
 
 namespace revrouter::replay {
 namespace {
@@ -67,36 +68,6 @@ std::string_view to_string(Outcome o) {
       return "error";
   }
   return "error";
-}
-
-Result<std::string> decode_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  unsigned acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const int v = value(in[i]);
-    if (v < 0) {
-      return make_error("bad_base64", "invalid base64 character at offset " + std::to_string(i));
-    }
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xffu));
-    }
-  }
-  if (bits >= 6) return make_error("bad_base64", "truncated base64 (length not valid)");
-  return out;
 }
 
 Result<ojson> apply_patch(const ojson& pod, std::string_view patch) {
@@ -169,10 +140,10 @@ RequestResult interpret_reply(const ReplayInput& input, const HttpReply& reply) 
     return failed(std::move(r), "bad_response",
                   "response.patchType is \"" + type + "\", want \"JSONPatch\"");
   }
-  auto patch = decode_base64(encoded);
-  if (!patch)
-    return failed(std::move(r), "bad_response", "response.patch: " + patch.error().message);
-  r.patch = std::move(*patch);
+  // The same strict decoder the proxy backend checks istiod's answers with.
+  if (!revrouter::decode_base64(encoded, r.patch)) {
+    return failed(std::move(r), "bad_response", "response.patch is not valid base64");
+  }
   // An independent JSON Patch implementation checks what the apiserver would do with it.
   if (!input.pod.is_object()) {
     return failed(std::move(r), "bad_response", "a patch for a request without a pod object");

@@ -110,9 +110,6 @@ WhatIf compare(const std::vector<RequestResult>& before, const std::vector<Reque
 
 // ---- Patch helpers ------------------------------------------------------------------------------
 
-// RFC 4648 base64 (padding optional); errors for characters outside the alphabet.
-Result<std::string> decode_base64(std::string_view in);
-
 // The pod after applying `patch` (a JSON Patch text) to `pod`.
 Result<nlohmann::ordered_json> apply_patch(const nlohmann::ordered_json& pod,
                                            std::string_view patch);

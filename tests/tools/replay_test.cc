@@ -265,16 +265,6 @@ TEST_P(Replies, AreInterpreted) {
 INSTANTIATE_TEST_SUITE_P(Replay, Replies, ::testing::ValuesIn(reply_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(Replay, DecodeBase64) {
-  for (const std::string s : {"", "a", "ab", "abc", "abcd", "{\"op\":\"add\"}\n\xff"}) {
-    auto got = decode_base64(b64(s));
-    ASSERT_TRUE(got.ok()) << s;
-    EXPECT_EQ(*got, s);
-  }
-  EXPECT_FALSE(decode_base64("ab$d").ok());
-  EXPECT_FALSE(decode_base64("a").ok());  // 6 bits cannot be a byte
-}
-
 // ---- Summary
 // -------------------------------------------------------------------------------------
 
