@@ -50,14 +50,30 @@ inline constexpr std::string_view kNotAdmissionReview = "not_admission_review";
 inline constexpr std::string_view kUnsupportedApiVersion = "unsupported_api_version";
 inline constexpr std::string_view kMissingRequest = "missing_request";
 inline constexpr std::string_view kMissingUid = "missing_uid";
-inline constexpr std::string_view kBadField = "bad_field";         // a field the core reads has the wrong type
-inline constexpr std::string_view kMissingObject = "missing_object";  // Pod CREATE without request.object
-inline constexpr std::string_view kNotAPod = "not_a_pod";          // request.object is not a Pod
+inline constexpr std::string_view kBadField =
+    "bad_field";  // a field the core reads has the wrong type
+inline constexpr std::string_view kMissingObject =
+    "missing_object";                                      // Pod CREATE without request.object
+inline constexpr std::string_view kNotAPod = "not_a_pod";  // request.object is not a Pod
 }  // namespace review_error
 
 // Parses `body` in place (RapidJSON in-situ): the buffer must be writable, NUL-terminated at
 // body[len], and outlive the result. `doc` is reused across requests by the caller.
 Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, ReviewDocument& doc);
+
+// Whether the body ends inside a UTF-8 sequence that RapidJSON's UTF-8 check would finish reading
+// past the NUL terminator (it reads a whole sequence before judging it): a 3- or 4-byte lead as the
+// last byte, or a 4-byte lead as the one before. Such a body is never JSON; parse_admission_review
+// rejects it before parsing, and parse_review_json must not be given one.
+bool ends_inside_utf8_sequence(const char* body, std::size_t len);
+
+// The JSON step of parse_admission_review: RapidJSON's recursive parser when the body has at most
+// kRecursiveParseOpenLimit '{' and '[' bytes (it cannot nest deeper than that), its iterative one
+// otherwise, which keeps a 100k-deep document off the stack. `doc` holds the result or the error.
+inline constexpr std::size_t kRecursiveParseOpenLimit = 4096;
+void parse_review_json(char* body, std::size_t len, ReviewDocument& doc);
+// The same with the parser forced, so that tests can parse one body both ways and compare.
+void parse_review_json(char* body, std::size_t len, ReviewDocument& doc, bool recursive);
 
 struct AuditAnnotation {
   std::string_view key, value;
@@ -67,11 +83,12 @@ struct AdmissionResponse {
   ReviewVersion version = ReviewVersion::kV1;
   std::string_view uid;
   bool allowed = true;
-  std::string_view patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
+  std::string_view
+      patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
   // The same patch already base64-encoded (an upstream's, checked): written as it is, instead of
   // encoding `patch` again.
   std::string_view patch_base64;
-  int status_code = 0;     // with a message: response.status {code, message} (denials)
+  int status_code = 0;  // with a message: response.status {code, message} (denials)
   std::string_view status_message;
   std::span<const std::string_view> warnings;
   std::span<const AuditAnnotation> audit_annotations;

@@ -1,21 +1,54 @@
 #include "admission/json_out.h"
 
-#include <cstdint>
+#include <bit>
 #include <cstring>
+
+#include "admission/json_scan.h"
 
 namespace revrouter {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// Whether any of 8 bytes is a control character, '"' or '\\' (the "hasless"/"haszero" bit tricks:
-// exact for the question "is there one", which is all the scan needs).
-inline bool needs_escape8(std::uint64_t x) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  const std::uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
-  return (below_space | has_zero(x ^ (kOnes * '"')) | has_zero(x ^ (kOnes * '\\'))) != 0;
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+// The next byte at or after p that needs escaping, or end.
+const char* next_to_escape(const char* p, const char* end) {
+  p = scan_json_plain<false>(p, end);
+  while (p != end && !needs_escape(static_cast<unsigned char>(*p))) ++p;
+  return p;
+}
+
+// Writes the escape of `c` (one that needs_escape) at o; returns its end. Short forms where JSON
+// has one that Go's encoder also uses (\", \\, \n, \r, \t), \u00XX for the other controls.
+inline __attribute__((always_inline)) char* write_escape(char* o, unsigned char c) {
+  o[0] = '\\';
+  switch (c) {
+    case '"':
+    case '\\':
+      o[1] = static_cast<char>(c);
+      return o + 2;
+    case '\n':
+      o[1] = 'n';
+      return o + 2;
+    case '\r':
+      o[1] = 'r';
+      return o + 2;
+    case '\t':
+      o[1] = 't';
+      return o + 2;
+    default:
+      o[1] = 'u';
+      o[2] = '0';
+      o[3] = '0';
+      o[4] = kHex[c >> 4];
+      o[5] = kHex[c & 0xf];
+      return o + 6;
+  }
+}
+
+std::size_t escape_extra(unsigned char c) {
+  return c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ? 1 : 5;
 }
 
 }  // namespace
@@ -28,45 +61,106 @@ void append_json_u_escape(std::string& out, unsigned cp) {
 }
 
 void append_json_escape(std::string& out, unsigned char c) {
-  switch (c) {
-    case '"':
-      out.append("\\\"");
-      break;
-    case '\\':
-      out.append("\\\\");
-      break;
-    case '\n':
-      out.append("\\n");
-      break;
-    case '\r':
-      out.append("\\r");
-      break;
-    case '\t':
-      out.append("\\t");
-      break;
-    default:
-      append_json_u_escape(out, c);
-  }
+  char esc[6];
+  out.append(esc, static_cast<std::size_t>(write_escape(esc, c) - esc));
 }
 
-// Most text needs no escaping, so it is scanned 8 bytes at a time and copied in runs.
+// Most text needs no escaping: it is found 16 bytes at a time and copied whole. Text that does
+// (the status annotation, JSON inside env values: a quote every few bytes) is measured first, then
+// written through a pointer into exactly the room it needs, 16 bytes per store between escapes.
 void append_json_escaped(std::string& out, std::string_view s) {
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    while (i + 8 <= s.size()) {
-      std::uint64_t chunk;
-      std::memcpy(&chunk, s.data() + i, 8);
-      if (needs_escape8(chunk)) break;
-      i += 8;
-    }
-    if (i >= s.size()) break;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    append_json_escape(out, c);
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const char* q = next_to_escape(p, end);
+  if (q == end) {
+    out.append(p, s.size());
+    return;
   }
-  out.append(s.data() + run, s.size() - run);
+  std::size_t extra = 0;
+  const char* r = q;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i below_space = _mm_set1_epi8(0x1F);
+  // A 16-byte block's escapes, 0xFF at each byte to escape; `two` those escaped in two characters.
+  auto escapes = [&](__m128i v, __m128i* two) {
+    const __m128i qb = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+    if (two != nullptr) {
+      *two = _mm_or_si128(qb, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+    }
+    return _mm_or_si128(qb, _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
+  };
+  // Counting: an escape adds 1 byte (two characters) or 5 (\u00XX); per block the weights are
+  // summed by _mm_sad_epu8 (the x86-64 baseline has no popcount instruction).
+  __m128i sums = _mm_setzero_si128();
+  for (; end - r >= 16; r += 16) {
+    __m128i two;
+    const __m128i all = escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r)), &two);
+    const __m128i weight =
+        _mm_or_si128(_mm_and_si128(two, _mm_set1_epi8(1)),
+                     _mm_and_si128(_mm_andnot_si128(two, all), _mm_set1_epi8(5)));
+    sums = _mm_add_epi64(sums, _mm_sad_epu8(weight, _mm_setzero_si128()));
+  }
+  extra += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
+           static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+#endif
+  for (; r != end; ++r) {
+    const auto c = static_cast<unsigned char>(*r);
+    if (needs_escape(c)) extra += escape_extra(c);
+  }
+
+  const std::size_t start = out.size();
+  out.resize(start + s.size() + extra);
+  char* o = out.data() + start;
+  std::memcpy(o, p, static_cast<std::size_t>(q - p));
+  o += q - p;
+  p = q;
+#if defined(__SSE2__)
+  // Room: while n input bytes remain, at least n bytes of output room remain, so a 16-byte store
+  // is safe wherever 16 input bytes remain, even when only its first few bytes count.
+  // With 32 bytes left, a block's escapes are all handled from its one mask: the plain run before
+  // each is stored from an unaligned load at the run's start (which stays inside the input).
+  while (end - p >= 32) {
+    auto mask = static_cast<unsigned>(
+        _mm_movemask_epi8(escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nullptr)));
+    unsigned done = 0;
+    while (mask != 0) {
+      const auto k = static_cast<unsigned>(std::countr_zero(mask));
+      mask &= mask - 1;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + done)));
+      o = write_escape(o + (k - done), static_cast<unsigned char>(p[k]));
+      done = k + 1;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + done)));
+    o += 16 - done;
+    p += 16;
+  }
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const auto all = static_cast<unsigned>(_mm_movemask_epi8(escapes(v, nullptr)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+    if (all == 0) {
+      o += 16;
+      p += 16;
+      continue;
+    }
+    const int k = std::countr_zero(all);
+    o = write_escape(o + k, static_cast<unsigned char>(p[k]));
+    p += k + 1;
+  }
+#endif
+  for (; p != end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (needs_escape(c)) {
+      o = write_escape(o, c);
+    } else {
+      *o++ = static_cast<char>(c);
+    }
+  }
 }
 
 }  // namespace revrouter

@@ -1,60 +1,12 @@
 #include "admission/json_reader.h"
 
-#include <bit>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
+#include "admission/json_scan.h"
 #include "admission/utf8.h"
 
 namespace revrouter {
 namespace {
-
-constexpr std::uint64_t kOnes = 0x0101010101010101ull;
-constexpr std::uint64_t kHighs = 0x8080808080808080ull;
-
-// Bytes of `w` equal to zero, as their high bits. The lowest flagged byte is always a real zero
-// (a borrow only flags bytes above one), and only the lowest one is used.
-constexpr std::uint64_t zero_bytes(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
-
-// The bytes a string scan must stop at: '"', '\\', a control character, or a non-ASCII byte.
-constexpr std::uint64_t special_bytes(std::uint64_t w) {
-  return zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\')) |
-         ((w - kOnes * 0x20) & ~w & kHighs) | (w & kHighs);
-}
-
-// The first byte at or after p that a string scan must look at, or end: sixteen bytes at a time
-// with SSE2 (every x86-64), eight with the portable bit trick. Loads never pass `end`.
-const char* scan_plain(const char* p, const char* end) {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i below_space = _mm_set1_epi8(0x1F);
-  while (end - p >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // Control characters: v <= 0x1F unsigned, i.e. min(v, 0x1F) == v; bytes >= 0x80 have their
-    // sign bit set, which movemask reads directly.
-    const __m128i hit =
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                     _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
-    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit) | _mm_movemask_epi8(v));
-    if (mask != 0) return p + std::countr_zero(mask);
-    p += 16;
-  }
-#endif
-  if constexpr (std::endian::native == std::endian::little) {
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      const std::uint64_t m = special_bytes(w);
-      if (m != 0) return p + std::countr_zero(m) / 8;
-      p += 8;
-    }
-  }
-  return p;
-}
 
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -228,7 +180,7 @@ JsonToken JsonReader::number() {
 JsonToken JsonReader::string() {
   const char* start = ++p_;
   for (;;) {
-    p_ = scan_plain(p_, end_);
+    p_ = scan_json_plain<true>(p_, end_);
     if (p_ == end_) return fail(start - 1, "unterminated string");
     const auto c = static_cast<unsigned char>(*p_);
     if (c == '"') {

@@ -1,7 +1,8 @@
 // Fuzzes the AdmissionReview codec and the whole request: the input's first byte picks the webhook
 // path (one of a fixed set, or the input's first line as an arbitrary path), the rest is the body.
 // Each body goes through parse_admission_review alone and then handle_admission against the
-// example routing table; the answer must satisfy check_answer's invariants.
+// example routing table; the answer must satisfy check_answer's invariants. RapidJSON's recursive
+// and iterative parsers must agree on every body.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "admission/admission_review.h"
 #include "admission/handler.h"
 #include "fuzz/fuzz_support.h"
+#include "tests/admission/review_parsers.h"
 
 namespace {
 
@@ -34,12 +36,6 @@ constexpr std::array<std::string_view, 15> kPaths = {
     "/inject/ns-rev/1-24-1/ns-rev/1-23-3",
 };
 
-// The body buffer: writable and NUL-terminated as the codec requires, reused across inputs.
-std::string& body_buffer() {
-  static std::string b;
-  return b;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -58,9 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
   }
 
-  // The codec alone, on its own copy (it parses in place).
-  std::string& body = body_buffer();
-  body.assign(rest);
+  // The codec alone, on its own copy (it parses in place). A fresh string is exactly the body and
+  // its NUL, so ASan reports any read past the terminator (a reused, larger buffer would hide one).
+  std::string body(rest);
   {
     ReviewDocument& doc = scratch.fresh_document();
     auto parsed = parse_admission_review(body.data(), body.size(), doc);
@@ -79,7 +75,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
 
-  body.assign(rest);
+  // RapidJSON's two parsers, one of which parse_admission_review picks by the body's brackets,
+  // agree on it (up to its first NUL, where in-situ parsing stops).
+  if (const std::string why =
+          testing::review_parsers_disagree(std::string(rest.substr(0, rest.find('\0'))));
+      !why.empty()) {
+    fuzz::fail(("recursive and iterative parsers disagree: " + why).c_str(), rest);
+  }
+
+  body = std::string(rest);
   const HandledRequest r = handle_admission(table, path, body.data(), body.size(), scratch);
   // A 200 must echo the uid handle_admission read; copy it first (it views the body).
   const std::string uid(r.uid);

@@ -355,7 +355,7 @@ void send_probe(Worker& worker, std::shared_ptr<UpstreamState> state) {
   worker.upstream_pool->post(
       state->upstream(), probe->target, probe->review,
       UpstreamClock::now() + std::min<std::chrono::milliseconds>(kProbeTimeout, interval),
-      [&worker, state, probe](UpstreamReply&& reply) {
+      [state, probe](UpstreamReply&& reply) {
         std::string error = reply.message;
         bool ok = reply.error == UpstreamError::kNone;
         if (ok) {

@@ -2,17 +2,35 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstring>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "tests/admission/review_parsers.h"
 #include "tests/admission/test_util.h"
 
 namespace revrouter {
 namespace {
 
 using revrouter::testing::decode_base64;
+using revrouter::testing::json_mutation_bytes;
+using revrouter::testing::mutate_json;
+using revrouter::testing::read_file;
 using revrouter::testing::read_test_file;
+using revrouter::testing::repository_json_files;
+using revrouter::testing::review_parsers_disagree;
+using revrouter::testing::same_document;
+using revrouter::testing::show_bytes;
+using revrouter::testing::small_repository_json_texts;
 
 // Owns the body buffer and the Document the views point into.
 struct Parsed {
@@ -298,6 +316,160 @@ TEST(Base64, MatchesRfc4648Vectors) {
   std::string encoded;
   append_base64(all, encoded);
   EXPECT_EQ(decode_base64(encoded), all);
+}
+
+TEST(ReviewJsonParsers, AgreeOnRepositoryFiles) {
+  const auto files = repository_json_files();
+  ASSERT_GE(files.size(), 50u);
+  std::size_t valid = 0;
+  for (const auto& path : files) {
+    const std::string text = read_file(path);
+    EXPECT_EQ(review_parsers_disagree(text), "") << path;
+    std::string body = text;
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    valid += !doc.HasParseError();
+  }
+  EXPECT_GE(valid, files.size() * 9 / 10);
+}
+
+TEST(ReviewJsonParsers, AgreeOnMutations) {
+  const std::vector<std::string> bases = small_repository_json_texts();
+  ASSERT_GE(bases.size(), 20u);
+  const std::string& interesting = json_mutation_bytes();
+  std::mt19937 rng(20261126);
+  std::size_t rejected = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string text = bases[rng() % bases.size()];
+    mutate_json(text, interesting, rng);
+    // In-situ parsing stops at a NUL; parse_admission_review rejects such bodies before parsing.
+    text = text.substr(0, text.find('\0'));
+    EXPECT_EQ(review_parsers_disagree(text), "") << "mutation " << i << ": " << text.substr(0, 80);
+    std::string body = text;
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    rejected += doc.HasParseError();
+  }
+  EXPECT_GE(rejected, 1000u);
+}
+
+
+// A repeated member name keeps both members, in order, with either parser (the codec reads the
+// last, as Go does).
+TEST(ReviewJsonParsers, AgreeOnRepeatedMembers) {
+  const std::string text = R"({"uid":"a","uid":"b","o":{"k":1,"k":[2],"k":{}}})";
+  EXPECT_EQ(review_parsers_disagree(text), "");
+  // The comparison itself: order and repeated names count, so it can tell documents apart.
+  auto parsed = [](std::string text) {
+    auto doc = std::make_unique<ReviewDocument>();
+    doc->Parse(text.c_str());
+    return doc;
+  };
+  EXPECT_TRUE(same_document(*parsed(R"({"a":1,"a":2})"), *parsed(R"({"a":1,"a":2})")));
+  EXPECT_FALSE(same_document(*parsed(R"({"a":1,"a":2})"), *parsed(R"({"a":2,"a":1})")));
+  EXPECT_FALSE(same_document(*parsed(R"({"a":1,"b":2})"), *parsed(R"({"b":2,"a":1})")));
+  EXPECT_FALSE(same_document(*parsed(R"([1,[2,"x"]])"), *parsed(R"([1,[2,"y"]])")));
+  std::string body = text;
+  ReviewDocument doc;
+  parse_review_json(body.data(), body.size(), doc);
+  ASSERT_FALSE(doc.HasParseError());
+  EXPECT_EQ(doc.MemberCount(), 3u);
+}
+
+// RapidJSON reads a whole UTF-8 sequence before judging it, so a body ending inside one could be
+// read past its NUL terminator. Each body here sits in a buffer of exactly its length plus the NUL,
+// where ASan reports any read beyond: the over-reading endings are rejected before parsing, and
+// every near miss (shorter leads, a sequence ending exactly at the NUL) reaches the parser safely.
+TEST(AdmissionReviewCodec, BodyEndingInsideUtf8Sequence) {
+  const std::string prefix =
+      R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x)";
+  auto parse = [&](const std::string& tail) {
+    const std::string text = prefix + tail;
+    const auto body = std::make_unique<char[]>(text.size() + 1);
+    std::memcpy(body.get(), text.c_str(), text.size() + 1);
+    ReviewDocument doc;
+    auto result = parse_admission_review(body.get(), text.size(), doc);
+    return result.ok() ? std::string("ok") : result.error().message;
+  };
+  const std::string ours = "body is not JSON: it ends inside a UTF-8 sequence";
+  for (const char* over : {"\xE0", "\xE2", "\xED", "\xEF", "\xF0", "\xF3", "\xF4", "\xF0\x90",
+                           "\xF4\x80", "\xF0x", "\xF2\xF2"}) {
+    EXPECT_TRUE(ends_inside_utf8_sequence((prefix + over).data(), prefix.size() + std::strlen(over)));
+    EXPECT_EQ(parse(over), ours) << show_bytes(over);
+  }
+  for (const char* near : {"\xC3", "\xDF", "\x80", "\xBF", "\xC0", "\xF5", "\xFF", "\xE2\x82",
+                           "\xED\xA0", "\xF0\x90\x80", "\xF4\x90\x80", "\xF0xy", "\xC3\xA9",
+                           "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "ab"}) {
+    EXPECT_FALSE(
+        ends_inside_utf8_sequence((prefix + near).data(), prefix.size() + std::strlen(near)));
+    const std::string message = parse(near);
+    EXPECT_NE(message, ours) << show_bytes(near);
+    EXPECT_EQ(message.rfind("body is not JSON: ", 0), 0u) << show_bytes(near) << ": " << message;
+  }
+  EXPECT_EQ(parse("\xC3\xA9\"}}"), "ok") << "a complete review ending in U+00E9 and a quote";
+}
+
+// Deep nesting: the body's brackets decide, so a deep body is parsed iteratively and answered with
+// a JSON error or a document, never a stack overflow.
+TEST(ReviewJsonParsers, DeepBodiesParseIteratively) {
+  for (const std::size_t depth :
+       {kRecursiveParseOpenLimit, kRecursiveParseOpenLimit + 1, std::size_t{100000}}) {
+    std::string body = std::string(depth, '[') + "1" + std::string(depth, ']');
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    EXPECT_FALSE(doc.HasParseError()) << depth;
+    std::string cut = std::string(depth, '{');
+    parse_review_json(cut.data(), cut.size(), doc);
+    EXPECT_TRUE(doc.HasParseError()) << depth;
+  }
+}
+
+// RFC 4648 section 4 character by character: the reference the block encoder is checked against.
+std::string reference_base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t v = 0;
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    for (std::size_t k = 0; k < 3; ++k) {
+      v = v << 8 | (k < n ? static_cast<unsigned char>(in[i + k]) : 0U);
+    }
+    for (std::size_t k = 0; k < 4; ++k) {
+      out.push_back(k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=');
+    }
+  }
+  return out;
+}
+
+// The encoder works in 12-byte blocks while 16 bytes remain, then byte triples: every length up to
+// several blocks, so each block boundary and tail length is crossed.
+TEST(Base64, MatchesReferenceAtEveryLength) {
+  std::mt19937 rng(7);
+  for (std::size_t len = 0; len <= 200; ++len) {
+    std::string in(len, '\0');
+    for (char& c : in) c = static_cast<char>(rng());
+    std::string out = "x";
+    append_base64(in, out);
+    ASSERT_EQ(out, "x" + reference_base64(in)) << "length " << len;
+  }
+}
+
+// Every byte value at every position of a 48-byte input (four blocks): each value passes through
+// each lane and each of the three byte slots of a group, and through every alphabet range.
+TEST(Base64, EveryByteAtEveryPosition) {
+  std::mt19937 rng(11);
+  std::string base(48, '\0');
+  for (char& c : base) c = static_cast<char>(rng());
+  for (std::size_t pos = 0; pos < base.size(); ++pos) {
+    for (int b = 0; b < 256; ++b) {
+      std::string in = base;
+      in[pos] = static_cast<char>(b);
+      std::string out;
+      append_base64(in, out);
+      ASSERT_EQ(out, reference_base64(in)) << "byte " << b << " at " << pos;
+    }
+  }
 }
 
 }  // namespace

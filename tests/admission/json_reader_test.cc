@@ -17,13 +17,20 @@
 #include <vector>
 
 #include "tests/admission/json_reference.h"
+#include "tests/admission/test_util.h"
 
 namespace revrouter {
 namespace {
 
 using namespace std::string_literals;
 using revrouter::testing::has_surrogate_escape;
+using revrouter::testing::json_mutation_bytes;
+using revrouter::testing::mutate_json;
+using revrouter::testing::read_file;
 using revrouter::testing::Reference;
+using revrouter::testing::repository_json_files;
+using revrouter::testing::show_bytes;
+using revrouter::testing::small_repository_json_texts;
 
 // The text in a heap allocation of exactly its size, so ASan reports any read past the end.
 class ExactBuffer {
@@ -51,26 +58,11 @@ Outcome validate(std::string_view text) {
   return {ok, std::string(reader.error()), reader.offset()};
 }
 
-// Printable form of a text with control and non-ASCII bytes escaped, for failure messages.
-std::string show(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7F) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02X", u);
-      out += hex;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // --- The independent reference: nlohmann::json's parser (SAX, so it also reports the decoded
-// strings and why it failed; tests/admission/json_reference.h). Where nlohmann deliberately differs from the RFC 8259 grammar (and
-// from Go's encoding/json, which the reader follows), inputs are not compared or the expected
-// verdict is fixed:
+// strings and why it failed; tests/admission/json_reference.h). Where nlohmann deliberately differs
+// from the RFC 8259 grammar (and from Go's encoding/json, which the reader follows), inputs are not
+// compared or the expected verdict is fixed:
 //  - nlohmann rejects a \u escape of a lone surrogate (U+D800..U+DFFF), which the grammar allows:
 //    any text with "\u" followed by [dD][89a-fA-F] is not compared (conservatively, also paired
 //    surrogates and escaped backslashes that happen to precede "uD8").
@@ -115,7 +107,7 @@ bool expect_agrees_with_reference(std::string_view text, const std::string& orig
   const std::optional<bool> want = reference_verdict(text, got);
   if (!want) return false;
   EXPECT_EQ(got.ok, *want) << origin << ": reader says " << (got.ok ? "valid" : got.error) << " at "
-                           << got.offset << " for " << show(text.substr(0, 300));
+                           << got.offset << " for " << show_bytes(text.substr(0, 300));
   if (got.ok && *want) {
     Reference ref;
     nlohmann::json::sax_parse(text.data(), text.data() + text.size(), &ref);
@@ -338,7 +330,7 @@ TEST_P(JsonReaderStringScan, EveryLengthPositionAndAlignment) {
           const std::string text = head + '"' + body + '"' + layout.after;
           const std::size_t quote = head.size();
           const std::size_t at = quote + 1 + pos;
-          SCOPED_TRACE(std::string(layout.name) + " text " + show(text));
+          SCOPED_TRACE(std::string(layout.name) + " text " + show_bytes(text));
           const ExactBuffer buffer(text);
           JsonReader reader(buffer.view());
           for (std::size_t i = 0; i < layout.tokens_before; ++i) reader.next();
@@ -406,7 +398,7 @@ TEST(JsonReaderStringScan, UnterminatedAtBufferEndEveryLength) {
       for (const std::string& head :
            {std::string(pad, ' '), "[" + std::string(pad, ' '), "{" + std::string(pad, ' ')}) {
         const std::string text = head + '"' + std::string(len, 'a');
-        SCOPED_TRACE(show(text));
+        SCOPED_TRACE(show_bytes(text));
         const Outcome got = validate(text);
         EXPECT_FALSE(got.ok);
         EXPECT_EQ(got.error, kUnterminated);
@@ -428,7 +420,7 @@ TEST(JsonReaderStringScan, EndsInsideEscapeOrSequenceEveryLength) {
   for (const Tail& tail : tails) {
     for (std::size_t len = 0; len <= 20; ++len) {
       const std::string text = "\"" + std::string(len, 'a') + tail.bytes;
-      SCOPED_TRACE(show(text));
+      SCOPED_TRACE(show_bytes(text));
       const Outcome got = validate(text);
       EXPECT_FALSE(got.ok);
       EXPECT_EQ(got.error, tail.error);
@@ -683,7 +675,7 @@ TEST_P(JsonDecodeString, DecodesAsGo) {
   ASSERT_EQ(reader.raw(), GetParam().raw);
   std::string out = "prefix:";
   decode_json_string(reader.raw(), out);
-  EXPECT_EQ(show(out), show("prefix:" + GetParam().want));
+  EXPECT_EQ(show_bytes(out), show_bytes("prefix:" + GetParam().want));
 }
 
 // In place, in an exactly-sized buffer: the decoded text starts at the buffer and fits in it.
@@ -694,7 +686,7 @@ TEST_P(JsonDecodeString, DecodesInPlaceAsGo) {
   const std::string_view got = decode_json_string_in_place(buffer.get(), raw.size());
   EXPECT_EQ(got.data(), buffer.get());
   EXPECT_LE(got.size(), raw.size());
-  EXPECT_EQ(show(got), show(GetParam().want));
+  EXPECT_EQ(show_bytes(got), show_bytes(GetParam().want));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -770,26 +762,6 @@ TEST(JsonTypeName, NonValueTokensAreNotValues) {
 
 // --- Differential against nlohmann::json over the repository's JSON files and mutations of them.
 
-std::vector<std::filesystem::path> repository_json_files() {
-  std::vector<std::filesystem::path> files;
-  const std::filesystem::path root = std::filesystem::path(REVROUTER_SOURCE_DIR) / "tests";
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") {
-      files.push_back(entry.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(JsonReaderDifferential, AgreesWithNlohmannOnRepositoryFiles) {
   const auto files = repository_json_files();
   ASSERT_GE(files.size(), 50u) << "expected the repository's JSON test files";
@@ -805,41 +777,15 @@ TEST(JsonReaderDifferential, AgreesWithNlohmannOnRepositoryFiles) {
 
 TEST(JsonReaderDifferential, AgreesWithNlohmannOnMutations) {
   // Small files only, so a few thousand mutations stay fast under ASan.
-  std::vector<std::string> bases;
-  for (const auto& path : repository_json_files()) {
-    std::string text = read_file(path);
-    if (text.size() <= 4096) bases.push_back(std::move(text));
-  }
+  const std::vector<std::string> bases = small_repository_json_texts();
   ASSERT_GE(bases.size(), 20u);
-  // Bytes that change the grammar's path: structure, string and number syntax, UTF-8 edges.
-  const std::string interesting =
-      "{}[],:\"\\/ \t\n0123456789-+.eEtrufalsn\x01\x1F\x7F\x80\xBF\xC0"
-      "\xC3\xE0\xED\xF0\xF4\xF5\xFF"s +
-      '\0';
+  const std::string& interesting = json_mutation_bytes();
   std::mt19937 rng(20240611);
   std::size_t compared = 0, accepted = 0, rejected = 0;
   const int kMutations = 4000;
   for (int i = 0; i < kMutations; ++i) {
     std::string text = bases[rng() % bases.size()];
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits; ++e) {
-      const std::size_t at = text.empty() ? 0 : rng() % text.size();
-      const char byte = interesting[rng() % interesting.size()];
-      switch (rng() % 4) {
-        case 0:
-          if (!text.empty()) text[at] = static_cast<char>(text[at] ^ (1 << (rng() % 8)));
-          break;
-        case 1:
-          if (!text.empty()) text[at] = byte;
-          break;
-        case 2:
-          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), byte);
-          break;
-        default:
-          if (!text.empty()) text.erase(at, 1 + rng() % 4);
-          break;
-      }
-    }
+    mutate_json(text, interesting, rng);
     if (expect_agrees_with_reference(text, "mutation " + std::to_string(i))) {
       ++compared;
       (validate(text).ok ? accepted : rejected) += 1;
