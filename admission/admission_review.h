@@ -50,11 +50,9 @@ inline constexpr std::string_view kNotAdmissionReview = "not_admission_review";
 inline constexpr std::string_view kUnsupportedApiVersion = "unsupported_api_version";
 inline constexpr std::string_view kMissingRequest = "missing_request";
 inline constexpr std::string_view kMissingUid = "missing_uid";
-inline constexpr std::string_view kBadField =
-    "bad_field";  // a field the core reads has the wrong type
-inline constexpr std::string_view kMissingObject =
-    "missing_object";                                      // Pod CREATE without request.object
-inline constexpr std::string_view kNotAPod = "not_a_pod";  // request.object is not a Pod
+inline constexpr std::string_view kBadField = "bad_field";         // a field the core reads has the wrong type
+inline constexpr std::string_view kMissingObject = "missing_object";  // Pod CREATE without request.object
+inline constexpr std::string_view kNotAPod = "not_a_pod";          // request.object is not a Pod
 }  // namespace review_error
 
 // Parses `body` in place (RapidJSON in-situ): the buffer must be writable, NUL-terminated at
@@ -83,12 +81,11 @@ struct AdmissionResponse {
   ReviewVersion version = ReviewVersion::kV1;
   std::string_view uid;
   bool allowed = true;
-  std::string_view
-      patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
+  std::string_view patch;  // the JSON Patch document (raw JSON, base64-encoded on output); empty: none
   // The same patch already base64-encoded (an upstream's, checked): written as it is, instead of
   // encoding `patch` again.
   std::string_view patch_base64;
-  int status_code = 0;  // with a message: response.status {code, message} (denials)
+  int status_code = 0;     // with a message: response.status {code, message} (denials)
   std::string_view status_message;
   std::span<const std::string_view> warnings;
   std::span<const AuditAnnotation> audit_annotations;
