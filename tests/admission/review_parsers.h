@@ -2,6 +2,7 @@
 // bracket count) and says how they disagree: shared by the codec tests and fuzz_admission_review.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,10 +42,14 @@ inline bool same_document(const JsonValue& a, const JsonValue& b) {
 // Empty when both parsers give the same error at the same offset, or equal documents and the same
 // bytes left in the in-situ buffer (where the strings' decoded text lives); else what differs.
 // `text` must hold no NUL byte; bodies parse_admission_review rejects before parsing (a NUL
-// inside, ends_inside_utf8_sequence) are not compared.
+// inside, ends_inside_utf8_sequence) and bodies it never parses recursively are not compared.
 inline std::string review_parsers_disagree(const std::string& text) {
   // Rejected before parsing (RapidJSON would read past the end of these).
   if (ends_inside_utf8_sequence(text.data(), text.size())) return "";
+  // Never parsed recursively by the codec, and forcing it could overflow this thread's stack.
+  const auto open =
+      std::count_if(text.begin(), text.end(), [](char c) { return c == '{' || c == '['; });
+  if (static_cast<std::size_t>(open) > kRecursiveParseOpenLimit) return "";
   std::string recursive_body = text, iterative_body = text;
   ReviewDocument recursive, iterative;
   parse_review_json(recursive_body.data(), recursive_body.size(), recursive, true);
