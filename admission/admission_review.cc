@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #endif
 
+#include "admission/cpu.h"
 #include "admission/json_out.h"
 
 namespace revrouter {
@@ -274,11 +275,6 @@ __attribute__((target("ssse3"))) std::size_t encode_base64_ssse3(const unsigned 
                      _mm_add_epi8(v, _mm_shuffle_epi8(offsets, index)));
   }
   return i;
-}
-
-bool have_ssse3() {
-  static const bool yes = __builtin_cpu_supports("ssse3");
-  return yes;
 }
 #endif
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "admission/cpu.h"
 #include "admission/json_reader.h"
 
 namespace revrouter {
@@ -373,11 +374,6 @@ __attribute__((target("ssse3"))) std::size_t decode_base64_ssse3(const unsigned 
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_shuffle_epi8(words, pack));
   }
   return i;
-}
-
-bool have_ssse3() {
-  static const bool yes = __builtin_cpu_supports("ssse3");
-  return yes;
 }
 #endif
 
