@@ -1,10 +1,10 @@
 #include "server/http_session.h"
 
-#include <array>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -13,6 +13,7 @@
 #include "server/logging.h"
 #include "server/proxy.h"
 #include "server/routes.h"
+#include "server/tls_stream.h"
 
 namespace revrouter::server {
 namespace beast = boost::beast;
@@ -291,11 +292,14 @@ class HttpSession : public SessionBase {
     if (keep_alive_header_) head_.append("\r\nConnection: keep-alive");
     head_.append("\r\n\r\n");
 
+    // One buffer, so TLS sends the response as one record in one send() (a TLS stream writes one
+    // buffer per operation); the body copy costs less than a second record.
+    head_.append(body_);
+
     phase_ = Phase::kWrite;
     lowest().expires_after(limits().write_timeout);
-    const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body_)};
     net::async_write(
-        derived().stream(), buffers,
+        derived().stream(), net::buffer(head_),
         beast::bind_front_handler(&HttpSession::on_write, derived().shared_from_this()));
   }
 
@@ -356,9 +360,9 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
              std::atomic<std::uint64_t>& open_connections)
       : HttpSession(worker, Port::kWebhook, open_connections),
         context_(std::move(context)),
-        stream_(std::move(socket), *context_) {}
+        stream_(std::move(socket), context_->native_handle()) {}
 
-  beast::ssl_stream<TcpStream>& stream() { return stream_; }
+  TlsStream<TcpStream>& stream() { return stream_; }
 
   void run() {
     phase_ = Phase::kHandshake;
@@ -388,7 +392,7 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
       }
       return;
     }
-    // Asio sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's record buffers whenever they are
+    // The stream sets SSL_MODE_RELEASE_BUFFERS (as Asio's does), which frees OpenSSL's record buffers whenever they are
     // empty and allocates them again for the next record: several malloc/free pairs of 16 KiB per
     // request. Kept from here on (about 34 KiB per established connection); a connection still
     // in its handshake, or a silent one, keeps releasing them.
@@ -400,7 +404,7 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
   void on_shutdown(beast::error_code) {}
 
   std::shared_ptr<ssl::context> context_;  // outlives stream_, which uses it
-  beast::ssl_stream<TcpStream> stream_;
+  TlsStream<TcpStream> stream_;
 };
 
 class PlainSession : public HttpSession<PlainSession>,

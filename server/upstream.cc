@@ -11,7 +11,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -26,6 +25,7 @@
 
 #include "certs/openssl_handles.h"
 #include "certs/pem.h"
+#include "server/tls_stream.h"
 
 namespace revrouter::server {
 namespace net = boost::asio;
@@ -60,7 +60,7 @@ namespace {
 // (see WorkerSocket in http_session.h): no type-erased executor copies per operation.
 using Executor = net::io_context::executor_type;
 using Socket = net::basic_stream_socket<tcp, Executor>;
-using TlsStream = ssl::stream<Socket>;
+using Stream = TlsStream<Socket>;
 using Timer = net::basic_waitable_timer<UpstreamClock, net::wait_traits<UpstreamClock>, Executor>;
 using Resolver = net::ip::basic_resolver<tcp, Executor>;
 
@@ -179,10 +179,10 @@ class Call;
 struct Connection {
   Connection(const Executor& ex, std::shared_ptr<Upstream> up)
       : upstream(std::move(up)),
-        stream(ex, upstream->ssl_context()),  // the socket built in place: no moved-from temporary
+        stream(ex, upstream->ssl_context().native_handle()),  // the socket built in place
         idle_timer(ex),
         host(host_header(upstream->config())) {
-    // Asio's SSL_MODE_RELEASE_BUFFERS would free and re-allocate OpenSSL's 16 KiB record buffers
+    // SSL_MODE_RELEASE_BUFFERS (set by the stream, as by Asio's) would free and re-allocate OpenSSL's 16 KiB record buffers
     // for every request on a pooled connection.
     SSL_clear_mode(stream.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
@@ -202,7 +202,7 @@ struct Connection {
   }
 
   std::shared_ptr<Upstream> upstream;  // also keeps the ssl::context alive
-  TlsStream stream;
+  Stream stream;
   Timer idle_timer;
   std::string host;              // the Host header value
   beast::flat_buffer buffer;     // bytes read and not yet parsed
