@@ -1,5 +1,7 @@
 #include "admission/json_reader.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "admission/json_scan.h"
@@ -180,7 +182,7 @@ JsonToken JsonReader::number() {
 JsonToken JsonReader::string() {
   const char* start = ++p_;
   for (;;) {
-    p_ = scan_json_plain<true>(p_, end_);
+    p_ = scan_.next(p_);
     if (p_ == end_) return fail(start - 1, "unterminated string");
     const auto c = static_cast<unsigned char>(*p_);
     if (c == '"') {
@@ -214,8 +216,6 @@ JsonToken JsonReader::string() {
       }
     } else if (c < 0x20) {
       return fail(p_, "control character in string");
-    } else if (c < 0x80) {
-      ++p_;  // the scan above stopped short of 8 bytes from the end
     } else {
       unsigned cp;
       const std::size_t n =
@@ -242,6 +242,171 @@ bool JsonReader::validate() {
     if (t == JsonToken::kEnd) return true;
     if (t == JsonToken::kError) return false;
   }
+}
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// json_valid's steps are lambdas sharing its locals; inlined, those locals stay in registers.
+#if defined(__GNUC__)
+#define RR_INLINE __attribute__((always_inline))
+#else
+#define RR_INLINE
+#endif
+
+}  // namespace
+
+bool json_valid(std::string_view text) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  JsonStringScanner stops(end);
+  std::uint64_t stack[(JsonReader::kMaxDepth + 63) / 64];  // bit per level: 1 object, 0 array
+  std::size_t depth = 0;
+  const auto skip_space = [&] {
+    while (p != end && is_space(*p)) ++p;
+  };
+  const auto in_object = [&] { return (stack[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1u; };
+  const auto push = [&](bool object) RR_INLINE {
+    if (depth == JsonReader::kMaxDepth) return false;
+    const std::uint64_t bit = std::uint64_t{1} << (depth % 64);
+    std::uint64_t& word = stack[depth / 64];
+    const std::uint64_t kept = depth % 64 == 0 ? 0 : word & (bit - 1);
+    word = object ? (kept | bit) : kept;
+    ++depth;
+    ++p;
+    return true;
+  };
+  const auto string = [&]() RR_INLINE {  // at the opening quote
+    ++p;
+    for (;;) {
+      p = stops.next(p);
+      if (p == end) return false;
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        ++p;
+        return true;
+      }
+      if (c == '\\') {
+        if (end - p < 2) return false;
+        const char e = p[1];
+        if (e == 'u') {
+          if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) {
+            return false;
+          }
+          p += 6;
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                   e == 'r' || e == 't') {
+          p += 2;
+        } else {
+          return false;
+        }
+      } else if (c < 0x20) {
+        return false;
+      } else {
+        unsigned cp;
+        const std::size_t n =
+            utf8_sequence(std::string_view(p, static_cast<std::size_t>(end - p)), 0, cp);
+        if (n == 0) return false;
+        p += n;
+      }
+    }
+  };
+  const auto digits = [&] {
+    if (p == end || !is_digit(*p)) return false;
+    while (p != end && is_digit(*p)) ++p;
+    return true;
+  };
+  const auto number = [&]() RR_INLINE {
+    if (*p == '-') ++p;
+    if (p == end || !is_digit(*p)) return false;
+    if (*p == '0') {
+      ++p;
+    } else {
+      digits();
+    }
+    if (p != end && *p == '.') {
+      ++p;
+      if (!digits()) return false;
+    }
+    if (p != end && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p != end && (*p == '+' || *p == '-')) ++p;
+      if (!digits()) return false;
+    }
+    return true;
+  };
+  const auto literal = [&](std::string_view word) RR_INLINE {
+    if (static_cast<std::size_t>(end - p) < word.size() ||
+        std::memcmp(p, word.data(), word.size()) != 0) {
+      return false;
+    }
+    p += word.size();
+    return true;
+  };
+
+value:
+  skip_space();
+  if (p == end) return false;
+  switch (*p) {
+    case '{':
+      if (!push(true)) return false;
+      skip_space();
+      if (p != end && *p == '}') {
+        ++p;
+        --depth;
+        goto after_value;
+      }
+      goto member;
+    case '[':
+      if (!push(false)) return false;
+      skip_space();
+      if (p != end && *p == ']') {
+        ++p;
+        --depth;
+        goto after_value;
+      }
+      goto value;
+    case '"':
+      if (!string()) return false;
+      goto after_value;
+    case 't':
+      if (!literal("true")) return false;
+      goto after_value;
+    case 'f':
+      if (!literal("false")) return false;
+      goto after_value;
+    case 'n':
+      if (!literal("null")) return false;
+      goto after_value;
+    default:
+      if (!number()) return false;
+      goto after_value;
+  }
+
+member:  // at a member name, whitespace skipped
+  if (p == end || *p != '"' || !string()) return false;
+  skip_space();
+  if (p == end || *p != ':') return false;
+  ++p;
+  goto value;
+
+after_value:
+  skip_space();
+  if (depth == 0) return p == end;
+  if (p == end) return false;
+  if (*p == ',') {
+    ++p;
+    if (in_object()) {
+      skip_space();
+      goto member;
+    }
+    goto value;
+  }
+  if (*p != (in_object() ? '}' : ']')) return false;
+  ++p;
+  --depth;
+  goto after_value;
 }
 
 std::string_view decode_json_string_in_place(char* raw, std::size_t n) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "admission/json_scan.h"
+
 namespace revrouter {
 
 enum class JsonToken : std::uint8_t {
@@ -86,8 +88,14 @@ class JsonReader {
   bool escaped_ = false;
   bool is_key_ = false;
   std::size_t depth_ = 0;
+  JsonStringScanner scan_{end_};
   std::uint64_t stack_[(kMaxDepth + 63) / 64];  // bit per level: 1 object, 0 array
 };
+
+// Whether `text` is one valid JSON value: exactly what JsonReader accepts (RFC 8259, UTF-8, at most
+// kMaxDepth levels), in one pass with its state in registers, about twice JsonReader's speed. No
+// error message: when it says no, a JsonReader tells what and where.
+bool json_valid(std::string_view text);
 
 // Decodes the raw text of a JSON string (JsonReader::raw() of a valid string) in place and returns
 // the decoded text, which starts at `raw` and is never longer. Escapes decode as Go's encoding/json

@@ -185,6 +185,10 @@ bool read_answer(JsonReader& r, Answer& a, UpstreamAnswer& out) {
 std::optional<Error> read_patch(std::string_view encoded, std::string& patch_out) {
   patch_out.clear();
   if (!decode_base64(encoded, patch_out)) return invalid("response.patch is not valid base64");
+  const std::size_t first_byte = patch_out.find_first_not_of(" \t\r\n");
+  if (first_byte != std::string::npos && patch_out[first_byte] == '[' && json_valid(patch_out)) {
+    return std::nullopt;  // the common case in one pass; the reader below says what is wrong
+  }
   JsonReader r(patch_out);
   const JsonToken first = r.next();
   if (first != JsonToken::kError && first != JsonToken::kArrayBegin) {

@@ -1,7 +1,8 @@
 // Fuzzes the strict JSON pull reader against nlohmann::json as an independent RFC 8259 parser: the
 // verdicts must agree (with the exceptions below), the decoded keys and strings must match, the
-// reader must never read outside the input (it gets an exactly-sized heap copy, so ASan sees any
-// overread), and every token's raw() must lie inside the input.
+// reader (and json_valid, which must agree with it) must never read outside the input (it gets an
+// exactly-sized heap copy, so ASan sees any overread), and every token's raw() must lie inside the
+// input.
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -53,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   JsonReader again(text);
   if (again.validate() != ok) fuzz::fail("validate() disagrees with next()", text);
+  if (json_valid(text) != ok) fuzz::fail("json_valid() disagrees with the reader", text);
 
   // Where nlohmann deliberately differs from the RFC 8259 grammar (and from Go's encoding/json,
   // which the reader follows), the verdicts are not compared or the reader's is fixed:

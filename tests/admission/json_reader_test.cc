@@ -51,13 +51,18 @@ struct Outcome {
   std::size_t offset;
 };
 
+// The reader's verdict; json_valid, the one-pass validator, must reach the same one (every valid,
+// invalid, depth, string-scan and differential case below goes through here). Both read an
+// exactly-sized copy, so ASan reports any read past the text.
 Outcome validate(std::string_view text) {
   const ExactBuffer buffer(text);
   JsonReader reader(buffer.view());
   const bool ok = reader.validate();
+  EXPECT_EQ(json_valid(buffer.view()), ok)
+      << "json_valid disagrees with the reader (" << reader.error() << " at " << reader.offset()
+      << ") on " << show_bytes(text.substr(0, 300));
   return {ok, std::string(reader.error()), reader.offset()};
 }
-
 
 // --- The independent reference: nlohmann::json's parser (SAX, so it also reports the decoded
 // strings and why it failed; tests/admission/json_reference.h). Where nlohmann deliberately differs
@@ -341,12 +346,14 @@ TEST_P(JsonReaderStringScan, EveryLengthPositionAndAlignment) {
             ASSERT_EQ(t, JsonToken::kError);
             EXPECT_EQ(reader.error(), layout.early_end);
             EXPECT_EQ(reader.offset(), at + 1);
+            EXPECT_FALSE(json_valid(buffer.view()));
             continue;
           }
           if (special.error != nullptr && !quote_ends_early) {
             ASSERT_EQ(t, JsonToken::kError);
             EXPECT_EQ(reader.error(), special.error);
             EXPECT_EQ(reader.offset(), at);
+            EXPECT_FALSE(json_valid(buffer.view()));
             continue;
           }
           ASSERT_EQ(t, JsonToken::kString) << reader.error() << " at " << reader.offset();
@@ -389,6 +396,40 @@ INSTANTIATE_TEST_SUITE_P(
                       SpecialCase{"TruncatedUtf8", "\xE2\x82", kUtf8, false},
                       SpecialCase{"EncodedSurrogate", "\xED\xA0\x80", kUtf8, false}),
     [](const auto& info) { return info.param.name; });
+
+// Arrays of many strings of 0 to 150 bytes, so that strings start, end and hold their special
+// bytes on both sides of the 64-byte blocks the scan classifies at once, with and without one
+// invalid byte somewhere. validate() also asks json_valid.
+TEST(JsonReaderStringScan, ManyStringsAcrossScanBlocks) {
+  const std::string valid_specials[] = {"\\n", "\\\"", "\\u00e9", "\xC3\xA9", "\xF0\x9F\x98\x80",
+                                        "\x7F"};
+  const std::string invalid_specials[] = {"\x1F", "\xFF", "\\x", "\xE2\x82"};
+  std::mt19937 rng(20261126);
+  std::size_t rejected = 0;
+  for (int doc = 0; doc < 300; ++doc) {
+    const bool spoil = doc % 3 == 0;
+    const int strings = 1 + static_cast<int>(rng() % 12);
+    const int spoiled = spoil ? static_cast<int>(rng() % static_cast<unsigned>(strings)) : -1;
+    std::string text = "[";
+    for (int i = 0; i < strings; ++i) {
+      if (i > 0) text += rng() % 2 ? "," : " , ";
+      std::string body(rng() % 151, 'a');
+      // The invalid byte goes among plain 'a's (next to a valid special it could complete one).
+      if (i == spoiled) {
+        body.insert(rng() % (body.size() + 1), invalid_specials[rng() % 4]);
+      } else if (!body.empty() && rng() % 2) {
+        body.insert(rng() % body.size(), valid_specials[rng() % std::size(valid_specials)]);
+      }
+      text += '"' + body + '"';
+    }
+    text += "]";
+    SCOPED_TRACE(show_bytes(text));
+    const Outcome got = validate(text);
+    EXPECT_EQ(got.ok, !spoil) << got.error << " at " << got.offset;
+    rejected += got.ok ? 0 : 1;
+  }
+  EXPECT_EQ(rejected, 100u);
+}
 
 // A string that runs to the end of the buffer without its closing quote, at every length and
 // alignment; the error points at the opening quote.
@@ -572,6 +613,7 @@ TEST(JsonReaderDepth, TenThousandArraysAreValid) {
     deepest = std::max(deepest, reader.depth());
   }
   EXPECT_EQ(deepest, 10000u);
+  EXPECT_TRUE(json_valid(buffer.view()));
 }
 
 TEST(JsonReaderDepth, TenThousandAndOneArraysFail) {
