@@ -392,10 +392,10 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
       }
       return;
     }
-    // The stream sets SSL_MODE_RELEASE_BUFFERS (as Asio's does), which frees OpenSSL's record buffers whenever they are
-    // empty and allocates them again for the next record: several malloc/free pairs of 16 KiB per
-    // request. Kept from here on (about 34 KiB per established connection); a connection still
-    // in its handshake, or a silent one, keeps releasing them.
+    // The stream sets SSL_MODE_RELEASE_BUFFERS (as Asio's did), which frees OpenSSL's record
+    // buffers whenever they are empty and allocates them again for the next record: several
+    // malloc/free pairs of 16 KiB per request. Kept from here on (about 34 KiB per established
+    // connection); a connection still in its handshake, or a silent one, keeps releasing them.
     SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     do_read();
   }

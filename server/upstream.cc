@@ -182,8 +182,8 @@ struct Connection {
         stream(ex, upstream->ssl_context().native_handle()),  // the socket built in place
         idle_timer(ex),
         host(host_header(upstream->config())) {
-    // SSL_MODE_RELEASE_BUFFERS (set by the stream, as by Asio's) would free and re-allocate OpenSSL's 16 KiB record buffers
-    // for every request on a pooled connection.
+    // SSL_MODE_RELEASE_BUFFERS (set by the stream, as Asio's set it) would free and re-allocate
+    // OpenSSL's 16 KiB record buffers for every request on a pooled connection.
     SSL_clear_mode(stream.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
 
