@@ -22,6 +22,8 @@ unsigned hex_value(char c) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
 // Writes cp as UTF-8 at out; returns the end.
 char* put_utf8(unsigned cp, char* out) {
   if (cp < 0x80) {
@@ -42,6 +44,148 @@ char* put_utf8(unsigned cp, char* out) {
   return out;
 }
 
+#if defined(__GNUC__)
+#define REVROUTER_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define REVROUTER_ALWAYS_INLINE inline
+#endif
+
+// The lexical rules JsonReader (which says what is wrong) and json_valid (which only says whether)
+// share: each reads one string or number at p and returns kOk with p past it, or what is wrong
+// with p at the byte to blame (for kUnterminated the caller blames the string's opening quote).
+// Inlined into both, so json_valid keeps p in a register.
+enum class Lexed : std::uint8_t {
+  kOk,
+  kUnterminated,
+  kBadUEscape,
+  kBadEscape,
+  kControl,
+  kBadUtf8,
+  kDigit,
+  kFractionDigit,
+  kExponentDigit,
+};
+
+const char* lexed_message(Lexed e) {
+  switch (e) {
+    case Lexed::kOk:
+      break;
+    case Lexed::kUnterminated:
+      return "unterminated string";
+    case Lexed::kBadUEscape:
+      return "invalid \\u escape: want four hex digits";
+    case Lexed::kBadEscape:
+      return "invalid escape in string";
+    case Lexed::kControl:
+      return "control character in string";
+    case Lexed::kBadUtf8:
+      return "invalid UTF-8 in string";
+    case Lexed::kDigit:
+      return "expected a digit";
+    case Lexed::kFractionDigit:
+      return "expected a digit after '.'";
+    case Lexed::kExponentDigit:
+      return "expected a digit in the exponent";
+  }
+  return "internal reader state";
+}
+
+// From just past a string's opening quote to just past its closing one; `escaped` is set when the
+// string has an escape.
+REVROUTER_ALWAYS_INLINE Lexed lex_string(const char*& p, const char* end, JsonStringScanner& scan,
+                                         bool& escaped) {
+  for (;;) {
+    p = scan.next(p);
+    if (p == end) return Lexed::kUnterminated;
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') {
+      ++p;
+      return Lexed::kOk;
+    }
+    if (c == '\\') {
+      escaped = true;
+      if (end - p < 2) return Lexed::kUnterminated;
+      switch (p[1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+          p += 2;
+          break;
+        case 'u':
+          if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) {
+            return Lexed::kBadUEscape;
+          }
+          p += 6;
+          break;
+        default:
+          return Lexed::kBadEscape;
+      }
+    } else if (c < 0x20) {
+      return Lexed::kControl;
+    } else {
+      unsigned cp;
+      const std::size_t n =
+          utf8_sequence(std::string_view(p, static_cast<std::size_t>(end - p)), 0, cp);
+      if (n == 0) return Lexed::kBadUtf8;
+      p += n;
+    }
+  }
+}
+
+// A number (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), p not at end.
+REVROUTER_ALWAYS_INLINE Lexed lex_number(const char*& p, const char* end) {
+  const auto digits = [&] {
+    while (p != end && is_digit(*p)) ++p;
+  };
+  if (*p == '-') ++p;
+  if (p == end || !is_digit(*p)) return Lexed::kDigit;
+  if (*p == '0') {
+    ++p;
+  } else {
+    digits();
+  }
+  if (p != end && *p == '.') {
+    ++p;
+    if (p == end || !is_digit(*p)) return Lexed::kFractionDigit;
+    digits();
+  }
+  if (p != end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    if (p != end && (*p == '+' || *p == '-')) ++p;
+    if (p == end || !is_digit(*p)) return Lexed::kExponentDigit;
+    digits();
+  }
+  return Lexed::kOk;
+}
+
+// Whether `word` (true, false, null) is at p; moves p past it if so.
+REVROUTER_ALWAYS_INLINE bool lex_literal(const char*& p, const char* end, std::string_view word) {
+  if (static_cast<std::size_t>(end - p) < word.size() ||
+      std::memcmp(p, word.data(), word.size()) != 0) {
+    return false;
+  }
+  p += word.size();
+  return true;
+}
+
+// Records level `depth` of a container-kind stack (a bit per level: 1 object, 0 array). A level
+// that starts a word sets all of it, so the stack is never read uninitialised.
+REVROUTER_ALWAYS_INLINE void set_level(std::uint64_t* stack, std::size_t depth, bool object) {
+  std::uint64_t& word = stack[depth / 64];
+  const std::uint64_t bit = std::uint64_t{1} << (depth % 64);
+  const std::uint64_t kept = depth % 64 == 0 ? 0 : word & (bit - 1);
+  word = object ? (kept | bit) : kept;
+}
+
+bool level_is_object(const std::uint64_t* stack, std::size_t depth) {
+  return (stack[depth / 64] >> (depth % 64)) & 1u;
+}
+
 }  // namespace
 
 JsonToken JsonReader::fail(const char* at, const char* message) {
@@ -54,7 +198,7 @@ JsonToken JsonReader::fail(const char* at, const char* message) {
 }
 
 void JsonReader::skip_whitespace() {
-  while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  while (p_ != end_ && is_space(*p_)) ++p_;
 }
 
 JsonToken JsonReader::next() {
@@ -115,11 +259,7 @@ JsonToken JsonReader::value() {
     case '[': {
       if (depth_ == kMaxDepth) return fail(p_, "nested deeper than 10000 levels");
       const bool object = *p_ == '{';
-      std::uint64_t& word = stack_[depth_ / 64];
-      const std::uint64_t bit = std::uint64_t{1} << (depth_ % 64);
-      // A level that starts a word sets all of it: the stack is never read uninitialised.
-      const std::uint64_t kept = depth_ % 64 == 0 ? 0 : word & (bit - 1);
-      word = object ? (kept | bit) : kept;
+      set_level(stack_, depth_, object);
       ++depth_;
       ++p_;
       raw_ = {};
@@ -143,36 +283,16 @@ JsonToken JsonReader::value() {
 }
 
 JsonToken JsonReader::literal(std::string_view word, JsonToken token) {
-  if (static_cast<std::size_t>(end_ - p_) < word.size() ||
-      std::memcmp(p_, word.data(), word.size()) != 0) {
-    return fail(p_, "expected a value");
-  }
-  raw_ = {p_, word.size()};
-  p_ += word.size();
+  const char* start = p_;
+  if (!lex_literal(p_, end_, word)) return fail(p_, "expected a value");
+  raw_ = {start, word.size()};
   after_value();
   return token;
 }
 
 JsonToken JsonReader::number() {
   const char* start = p_;
-  if (*p_ == '-') ++p_;
-  if (p_ == end_ || !is_digit(*p_)) return fail(p_, "expected a digit");
-  if (*p_ == '0') {
-    ++p_;
-  } else {
-    while (p_ != end_ && is_digit(*p_)) ++p_;
-  }
-  if (p_ != end_ && *p_ == '.') {
-    ++p_;
-    if (p_ == end_ || !is_digit(*p_)) return fail(p_, "expected a digit after '.'");
-    while (p_ != end_ && is_digit(*p_)) ++p_;
-  }
-  if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-    ++p_;
-    if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-    if (p_ == end_ || !is_digit(*p_)) return fail(p_, "expected a digit in the exponent");
-    while (p_ != end_ && is_digit(*p_)) ++p_;
-  }
+  if (const Lexed e = lex_number(p_, end_); e != Lexed::kOk) return fail(p_, lexed_message(e));
   raw_ = {start, static_cast<std::size_t>(p_ - start)};
   after_value();
   return JsonToken::kNumber;
@@ -181,49 +301,11 @@ JsonToken JsonReader::number() {
 // p_ is at the opening quote; leaves p_ after the closing one with raw_ between them.
 JsonToken JsonReader::string() {
   const char* start = ++p_;
-  for (;;) {
-    p_ = scan_.next(p_);
-    if (p_ == end_) return fail(start - 1, "unterminated string");
-    const auto c = static_cast<unsigned char>(*p_);
-    if (c == '"') {
-      raw_ = {start, static_cast<std::size_t>(p_ - start)};
-      ++p_;
-      return JsonToken::kString;
-    }
-    if (c == '\\') {
-      escaped_ = true;
-      if (end_ - p_ < 2) return fail(start - 1, "unterminated string");
-      switch (p_[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-          p_ += 2;
-          break;
-        case 'u':
-          if (end_ - p_ < 6 || !is_hex(p_[2]) || !is_hex(p_[3]) || !is_hex(p_[4]) ||
-              !is_hex(p_[5])) {
-            return fail(p_, "invalid \\u escape: want four hex digits");
-          }
-          p_ += 6;
-          break;
-        default:
-          return fail(p_, "invalid escape in string");
-      }
-    } else if (c < 0x20) {
-      return fail(p_, "control character in string");
-    } else {
-      unsigned cp;
-      const std::size_t n =
-          utf8_sequence(std::string_view(p_, static_cast<std::size_t>(end_ - p_)), 0, cp);
-      if (n == 0) return fail(p_, "invalid UTF-8 in string");
-      p_ += n;
-    }
+  if (const Lexed e = lex_string(p_, end_, scan_, escaped_); e != Lexed::kOk) {
+    return fail(e == Lexed::kUnterminated ? start - 1 : p_, lexed_message(e));
   }
+  raw_ = {start, static_cast<std::size_t>(p_ - 1 - start)};
+  return JsonToken::kString;
 }
 
 JsonToken JsonReader::skip_value(JsonToken first) {
@@ -244,105 +326,15 @@ bool JsonReader::validate() {
   }
 }
 
-namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-// json_valid's steps are lambdas sharing its locals; inlined, those locals stay in registers.
-#if defined(__GNUC__)
-#define RR_INLINE __attribute__((always_inline))
-#else
-#define RR_INLINE
-#endif
-
-}  // namespace
-
 bool json_valid(std::string_view text) {
   const char* p = text.data();
   const char* const end = p + text.size();
   JsonStringScanner stops(end);
   std::uint64_t stack[(JsonReader::kMaxDepth + 63) / 64];  // bit per level: 1 object, 0 array
   std::size_t depth = 0;
+  bool escaped = false;  // unused: lex_string reports it
   const auto skip_space = [&] {
     while (p != end && is_space(*p)) ++p;
-  };
-  const auto in_object = [&] { return (stack[(depth - 1) / 64] >> ((depth - 1) % 64)) & 1u; };
-  const auto push = [&](bool object) RR_INLINE {
-    if (depth == JsonReader::kMaxDepth) return false;
-    const std::uint64_t bit = std::uint64_t{1} << (depth % 64);
-    std::uint64_t& word = stack[depth / 64];
-    const std::uint64_t kept = depth % 64 == 0 ? 0 : word & (bit - 1);
-    word = object ? (kept | bit) : kept;
-    ++depth;
-    ++p;
-    return true;
-  };
-  const auto string = [&]() RR_INLINE {  // at the opening quote
-    ++p;
-    for (;;) {
-      p = stops.next(p);
-      if (p == end) return false;
-      const auto c = static_cast<unsigned char>(*p);
-      if (c == '"') {
-        ++p;
-        return true;
-      }
-      if (c == '\\') {
-        if (end - p < 2) return false;
-        const char e = p[1];
-        if (e == 'u') {
-          if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5])) {
-            return false;
-          }
-          p += 6;
-        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
-                   e == 'r' || e == 't') {
-          p += 2;
-        } else {
-          return false;
-        }
-      } else if (c < 0x20) {
-        return false;
-      } else {
-        unsigned cp;
-        const std::size_t n =
-            utf8_sequence(std::string_view(p, static_cast<std::size_t>(end - p)), 0, cp);
-        if (n == 0) return false;
-        p += n;
-      }
-    }
-  };
-  const auto digits = [&] {
-    if (p == end || !is_digit(*p)) return false;
-    while (p != end && is_digit(*p)) ++p;
-    return true;
-  };
-  const auto number = [&]() RR_INLINE {
-    if (*p == '-') ++p;
-    if (p == end || !is_digit(*p)) return false;
-    if (*p == '0') {
-      ++p;
-    } else {
-      digits();
-    }
-    if (p != end && *p == '.') {
-      ++p;
-      if (!digits()) return false;
-    }
-    if (p != end && (*p == 'e' || *p == 'E')) {
-      ++p;
-      if (p != end && (*p == '+' || *p == '-')) ++p;
-      if (!digits()) return false;
-    }
-    return true;
-  };
-  const auto literal = [&](std::string_view word) RR_INLINE {
-    if (static_cast<std::size_t>(end - p) < word.size() ||
-        std::memcmp(p, word.data(), word.size()) != 0) {
-      return false;
-    }
-    p += word.size();
-    return true;
   };
 
 value:
@@ -350,42 +342,42 @@ value:
   if (p == end) return false;
   switch (*p) {
     case '{':
-      if (!push(true)) return false;
+    case '[': {
+      const bool object = *p == '{';
+      if (depth == JsonReader::kMaxDepth) return false;
+      set_level(stack, depth++, object);
+      ++p;
       skip_space();
-      if (p != end && *p == '}') {
+      if (p != end && *p == (object ? '}' : ']')) {
         ++p;
         --depth;
         goto after_value;
       }
-      goto member;
-    case '[':
-      if (!push(false)) return false;
-      skip_space();
-      if (p != end && *p == ']') {
-        ++p;
-        --depth;
-        goto after_value;
-      }
+      if (object) goto member;
       goto value;
+    }
     case '"':
-      if (!string()) return false;
+      ++p;
+      if (lex_string(p, end, stops, escaped) != Lexed::kOk) return false;
       goto after_value;
     case 't':
-      if (!literal("true")) return false;
+      if (!lex_literal(p, end, "true")) return false;
       goto after_value;
     case 'f':
-      if (!literal("false")) return false;
+      if (!lex_literal(p, end, "false")) return false;
       goto after_value;
     case 'n':
-      if (!literal("null")) return false;
+      if (!lex_literal(p, end, "null")) return false;
       goto after_value;
     default:
-      if (!number()) return false;
+      if (lex_number(p, end) != Lexed::kOk) return false;
       goto after_value;
   }
 
 member:  // at a member name, whitespace skipped
-  if (p == end || *p != '"' || !string()) return false;
+  if (p == end || *p != '"') return false;
+  ++p;
+  if (lex_string(p, end, stops, escaped) != Lexed::kOk) return false;
   skip_space();
   if (p == end || *p != ':') return false;
   ++p;
@@ -397,13 +389,13 @@ after_value:
   if (p == end) return false;
   if (*p == ',') {
     ++p;
-    if (in_object()) {
+    if (level_is_object(stack, depth - 1)) {
       skip_space();
       goto member;
     }
     goto value;
   }
-  if (*p != (in_object() ? '}' : ']')) return false;
+  if (*p != (level_is_object(stack, depth - 1) ? '}' : ']')) return false;
   ++p;
   --depth;
   goto after_value;
