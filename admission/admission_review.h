@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "admission/cpu.h"
 #include "admission/json_view.h"
 #include "admission/result.h"
 
@@ -68,6 +69,7 @@ bool ends_inside_utf8_sequence(const char* body, std::size_t len);
 // The JSON step of parse_admission_review: RapidJSON's recursive parser when the body has at most
 // kRecursiveParseOpenLimit '{' and '[' bytes (it cannot nest deeper than that), its iterative one
 // otherwise, which keeps a 100k-deep document off the stack. `doc` holds the result or the error.
+// The recursive parser skips RapidJSON's UTF-8 check on a body with no byte above 0x7F.
 inline constexpr std::size_t kRecursiveParseOpenLimit = 4096;
 void parse_review_json(char* body, std::size_t len, ReviewDocument& doc);
 // The same with the parser forced, so that tests can parse one body both ways and compare.
@@ -96,5 +98,7 @@ void write_admission_review(const AdmissionResponse& response, std::string& out)
 
 // Standard base64 (RFC 4648, with padding) of `in`, appended to `out`.
 void append_base64(std::string_view in, std::string& out);
+// The same using SIMD up to `level` (and no higher than the CPU has): for tests of each level.
+void append_base64(std::string_view in, std::string& out, SimdLevel level);
 
 }  // namespace revrouter

@@ -353,6 +353,40 @@ TEST(ReviewJsonParsers, AgreeOnMutations) {
   EXPECT_GE(rejected, 1000u);
 }
 
+// An ASCII body skips RapidJSON's UTF-8 check in the recursive parser. Its escapes still decode to
+// UTF-8 (a lone surrogate to U+FFFD, as Go decodes it), and its errors are the ones it had with the
+// check: the iterative parser, which always checks, agrees on every case.
+TEST(ReviewJsonParsers, AsciiBodiesDecodeAsWithTheUtf8Check) {
+  const std::vector<std::pair<std::string, std::string>> valid = {
+      {R"({"s":"caf\u00e9"})", "caf\xC3\xA9"},
+      {R"({"s":"\ud83d\ude00!"})", "\xF0\x9F\x98\x80!"},
+      {R"({"s":"\udc00"})", "\xEF\xBF\xBD"},
+      {R"({"s":"a\"b\\c\/d\n"})", "a\"b\\c/d\n"},
+  };
+  for (const auto& [text, want] : valid) {
+    EXPECT_EQ(review_parsers_disagree(text), "") << text;
+    std::string body = text;
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    ASSERT_FALSE(doc.HasParseError()) << text;
+    EXPECT_EQ(sv(doc["s"]), want) << text;
+  }
+  for (const std::string& text : std::vector<std::string>{R"({"s":"\ud800"})", "{\"s\":\"a\tb\"}",
+                                                          R"({"s":"\x"})", R"({"s":"abc)"}) {
+    EXPECT_EQ(review_parsers_disagree(text), "") << text;
+    std::string body = text;
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    EXPECT_TRUE(doc.HasParseError()) << text;
+  }
+  // One byte above 0x7F anywhere turns the check back on, in the 16-byte blocks and in the tail.
+  for (const std::size_t tail : {std::size_t{0}, std::size_t{64}}) {
+    std::string body = "{\"s\":\"\xC0\xAF" + std::string(tail, 'a') + "\"}";
+    ReviewDocument doc;
+    parse_review_json(body.data(), body.size(), doc);
+    EXPECT_EQ(doc.GetParseError(), rapidjson::kParseErrorStringInvalidEncoding) << tail;
+  }
+}
 
 // A repeated member name keeps both members, in order, with either parser (the codec reads the
 // last, as Go does).
@@ -442,32 +476,68 @@ std::string reference_base64(std::string_view in) {
   return out;
 }
 
-// The encoder works in 12-byte blocks while 16 bytes remain, then byte triples: every length up to
-// several blocks, so each block boundary and tail length is crossed.
-TEST(Base64, MatchesReferenceAtEveryLength) {
-  std::mt19937 rng(7);
-  for (std::size_t len = 0; len <= 200; ++len) {
-    std::string in(len, '\0');
-    for (char& c : in) c = static_cast<char>(rng());
-    std::string out = "x";
-    append_base64(in, out);
-    ASSERT_EQ(out, "x" + reference_base64(in)) << "length " << len;
+// Every SIMD level of the encoder this CPU has, so each is checked against the reference (a level
+// the CPU lacks is skipped by Base64.LevelsOnThisCpu, where the test output shows it).
+std::vector<SimdLevel> base64_levels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel l : {SimdLevel::kBaseline, SimdLevel::kSsse3, SimdLevel::kAvx512Vbmi}) {
+    if (l <= best_simd_level()) levels.push_back(l);
+  }
+  return levels;
+}
+
+const char* level_name(SimdLevel l) {
+  switch (l) {
+    case SimdLevel::kBaseline:
+      return "baseline";
+    case SimdLevel::kSsse3:
+      return "ssse3";
+    case SimdLevel::kAvx512Vbmi:
+      return "avx512vbmi";
+  }
+  return "?";
+}
+
+TEST(Base64, LevelsOnThisCpu) {
+  if (best_simd_level() < SimdLevel::kAvx512Vbmi) {
+    GTEST_SKIP() << "this CPU has no AVX-512 VBMI: only levels up to "
+                 << level_name(best_simd_level()) << " are checked";
   }
 }
 
-// Every byte value at every position of a 48-byte input (four blocks): each value passes through
-// each lane and each of the three byte slots of a group, and through every alphabet range.
+// The encoders work in 24-byte steps while 32 bytes remain (VBMI), then 12-byte steps while 16
+// remain (SSSE3), then byte triples: every length up to several steps, at each level, so each
+// step boundary and tail length is crossed.
+TEST(Base64, MatchesReferenceAtEveryLength) {
+  for (const SimdLevel level : base64_levels()) {
+    std::mt19937 rng(7);
+    for (std::size_t len = 0; len <= 200; ++len) {
+      std::string in(len, '\0');
+      for (char& c : in) c = static_cast<char>(rng());
+      std::string out = "x";
+      append_base64(in, out, level);
+      ASSERT_EQ(out, "x" + reference_base64(in)) << level_name(level) << ", length " << len;
+    }
+  }
+}
+
+// Every byte value at every position of a 72-byte input (three VBMI steps, six SSSE3 blocks), at
+// each level: each value passes through each lane and each of the three byte slots of a group,
+// and through every alphabet range.
 TEST(Base64, EveryByteAtEveryPosition) {
-  std::mt19937 rng(11);
-  std::string base(48, '\0');
-  for (char& c : base) c = static_cast<char>(rng());
-  for (std::size_t pos = 0; pos < base.size(); ++pos) {
-    for (int b = 0; b < 256; ++b) {
-      std::string in = base;
-      in[pos] = static_cast<char>(b);
-      std::string out;
-      append_base64(in, out);
-      ASSERT_EQ(out, reference_base64(in)) << "byte " << b << " at " << pos;
+  for (const SimdLevel level : base64_levels()) {
+    std::mt19937 rng(11);
+    std::string base(72, '\0');
+    for (char& c : base) c = static_cast<char>(rng());
+    for (std::size_t pos = 0; pos < base.size(); ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string in = base;
+        in[pos] = static_cast<char>(b);
+        std::string out;
+        append_base64(in, out, level);
+        ASSERT_EQ(out, reference_base64(in))
+            << level_name(level) << ": byte " << b << " at " << pos;
+      }
     }
   }
 }
