@@ -12,6 +12,7 @@
 
 #include "admission/cpu.h"
 #include "admission/json_out.h"
+#include "admission/json_reader.h"
 
 namespace revrouter {
 namespace {
@@ -25,9 +26,6 @@ constexpr std::string_view kV1beta1 = "admission.k8s.io/v1beta1";
 constexpr unsigned kParseFlags =
     rapidjson::kParseValidateEncodingFlag | rapidjson::kParseInsituFlag;
 constexpr unsigned kIterativeParseFlags = kParseFlags | rapidjson::kParseIterativeFlag;
-// A body of ASCII bytes only (what kube-apiserver sends for nearly every pod) has valid UTF-8 in
-// every string, so it skips the per-byte check: 5-13% of a review's handling (bench_injection).
-constexpr unsigned kAsciiParseFlags = rapidjson::kParseInsituFlag;
 
 // UTF-8 whose escapes decode as Go's encoding/json (kube-apiserver's and istiod's) decodes them: a
 // lone surrogate ("\udc00", or "\ud800" not followed by a low one) becomes U+FFFD. RapidJSON 1.1
@@ -119,14 +117,20 @@ void parse_in_situ(char* body, ReviewDocument& doc) {
 // RapidJSON's recursive parser is 6-13% faster per review than its iterative one (bench_injection,
 // small to large pods) but takes stack per nesting level: at most 64 bytes measured (256 under
 // ASan), so the limit's 4,096 levels need at most 256 KiB (1 MiB) of the I/O thread's 8 MiB.
-void parse_scanned(char* body, std::size_t len, ReviewDocument& doc, bool recursive, bool ascii) {
+void parse_with_rapidjson(char* body, std::size_t len, ReviewDocument& doc, bool recursive) {
   if (may_have_low_surrogate_escape(body, len)) {
     return recursive ? parse_in_situ<kParseFlags, GoUtf8>(body, doc)
                      : parse_in_situ<kIterativeParseFlags, GoUtf8>(body, doc);
   }
-  if (!recursive) return parse_in_situ<kIterativeParseFlags, rapidjson::UTF8<char>>(body, doc);
-  return ascii ? parse_in_situ<kAsciiParseFlags, rapidjson::UTF8<char>>(body, doc)
-               : parse_in_situ<kParseFlags, rapidjson::UTF8<char>>(body, doc);
+  return recursive ? parse_in_situ<kParseFlags, rapidjson::UTF8<char>>(body, doc)
+                   : parse_in_situ<kIterativeParseFlags, rapidjson::UTF8<char>>(body, doc);
+}
+
+// json_to_document builds nearly every body's document; RapidJSON parses the rest (not JSON, or
+// JSON it reads its own way), so its error messages stay those of a RapidJSON parse.
+void parse_scanned(char* body, std::size_t len, ReviewDocument& doc, bool deep) {
+  if (json_to_document(std::string_view(body, len), doc)) return;
+  parse_with_rapidjson(body, len, doc, !deep);
 }
 
 Error error(std::string_view code, std::string message) {
@@ -183,12 +187,12 @@ bool ends_inside_utf8_sequence(const char* body, std::size_t len) {
 }
 
 void parse_review_json(char* body, std::size_t len, ReviewDocument& doc) {
-  const BodyScan scan = scan_body(body, len);
-  parse_scanned(body, len, doc, !scan.deep, scan.ascii);
+  parse_scanned(body, len, doc, scan_body(body, len).deep);
 }
 
-void parse_review_json(char* body, std::size_t len, ReviewDocument& doc, bool recursive) {
-  parse_scanned(body, len, doc, recursive, scan_body(body, len).ascii);
+void parse_review_json_with_rapidjson(char* body, std::size_t len, ReviewDocument& doc,
+                                      bool recursive) {
+  parse_with_rapidjson(body, len, doc, recursive);
 }
 
 Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, ReviewDocument& doc) {
@@ -200,7 +204,7 @@ Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, Rev
   if (!scan.ascii && ends_inside_utf8_sequence(body, len)) {
     return error(review_error::kNotJson, "body is not JSON: it ends inside a UTF-8 sequence");
   }
-  parse_scanned(body, len, doc, !scan.deep, scan.ascii);
+  parse_scanned(body, len, doc, scan.deep);
   if (doc.HasParseError()) {
     return error(
         review_error::kNotJson,

@@ -66,14 +66,16 @@ Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, Rev
 // rejects it before parsing, and parse_review_json must not be given one.
 bool ends_inside_utf8_sequence(const char* body, std::size_t len);
 
-// The JSON step of parse_admission_review: RapidJSON's recursive parser when the body has at most
-// kRecursiveParseOpenLimit '{' and '[' bytes (it cannot nest deeper than that), its iterative one
-// otherwise, which keeps a 100k-deep document off the stack. `doc` holds the result or the error.
-// The recursive parser skips RapidJSON's UTF-8 check on a body with no byte above 0x7F.
+// The JSON step of parse_admission_review: json_to_document (json_reader.h) builds the document;
+// for a body it declines, RapidJSON parses in situ, which gives the error: its recursive parser
+// when the body has at most kRecursiveParseOpenLimit '{' and '[' bytes (it cannot nest deeper than
+// that), its iterative one otherwise, which keeps a 100k-deep document off the stack. `doc` holds
+// the result or the error.
 inline constexpr std::size_t kRecursiveParseOpenLimit = 4096;
 void parse_review_json(char* body, std::size_t len, ReviewDocument& doc);
-// The same with the parser forced, so that tests can parse one body both ways and compare.
-void parse_review_json(char* body, std::size_t len, ReviewDocument& doc, bool recursive);
+// RapidJSON's parse alone, recursive or iterative: for tests that compare the three parsers.
+void parse_review_json_with_rapidjson(char* body, std::size_t len, ReviewDocument& doc,
+                                      bool recursive);
 
 struct AuditAnnotation {
   std::string_view key, value;

@@ -1,8 +1,12 @@
 #include "admission/json_reader.h"
 
+#include <rapidjson/reader.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "admission/json_scan.h"
 #include "admission/utf8.h"
@@ -326,16 +330,25 @@ bool JsonReader::validate() {
   }
 }
 
-bool json_valid(std::string_view text) {
+namespace {
+
+// The grammar of one JSON value (RFC 8259, at most JsonReader::kMaxDepth levels) over the lexers
+// above, shared by json_valid (events that do nothing, so it compiles to the bare check) and
+// json_to_document (events that build a RapidJSON document). `ev` is told each token in order; a
+// false from it stops the walk, which then returns false. Strings are passed raw: their text
+// between the quotes, escapes as written, and whether there is one.
+template <class Events>
+REVROUTER_ALWAYS_INLINE bool json_walk(std::string_view text, Events& ev) {
   const char* p = text.data();
   const char* const end = p + text.size();
   JsonStringScanner stops(end);
   std::uint64_t stack[(JsonReader::kMaxDepth + 63) / 64];  // bit per level: 1 object, 0 array
   std::size_t depth = 0;
-  bool escaped = false;  // unused: lex_string reports it
   const auto skip_space = [&] {
     while (p != end && is_space(*p)) ++p;
   };
+  const char* raw;  // a string's text, from just past its opening quote
+  bool escaped;
 
 value:
   skip_space();
@@ -344,40 +357,51 @@ value:
     case '{':
     case '[': {
       const bool object = *p == '{';
-      if (depth == JsonReader::kMaxDepth) return false;
+      if (depth == JsonReader::kMaxDepth || !ev.begin(object)) return false;
       set_level(stack, depth++, object);
       ++p;
       skip_space();
       if (p != end && *p == (object ? '}' : ']')) {
         ++p;
         --depth;
+        if (!ev.end(object)) return false;
         goto after_value;
       }
       if (object) goto member;
       goto value;
     }
     case '"':
-      ++p;
-      if (lex_string(p, end, stops, escaped) != Lexed::kOk) return false;
+      raw = ++p;
+      escaped = false;
+      if (lex_string(p, end, stops, escaped) != Lexed::kOk ||
+          !ev.string(raw, static_cast<std::size_t>(p - 1 - raw), escaped)) {
+        return false;
+      }
       goto after_value;
     case 't':
-      if (!lex_literal(p, end, "true")) return false;
+      if (!lex_literal(p, end, "true") || !ev.literal('t')) return false;
       goto after_value;
     case 'f':
-      if (!lex_literal(p, end, "false")) return false;
+      if (!lex_literal(p, end, "false") || !ev.literal('f')) return false;
       goto after_value;
     case 'n':
-      if (!lex_literal(p, end, "null")) return false;
+      if (!lex_literal(p, end, "null") || !ev.literal('n')) return false;
       goto after_value;
-    default:
-      if (lex_number(p, end) != Lexed::kOk) return false;
+    default: {
+      const char* const number = p;
+      if (lex_number(p, end) != Lexed::kOk || !ev.number(number, p)) return false;
       goto after_value;
+    }
   }
 
 member:  // at a member name, whitespace skipped
   if (p == end || *p != '"') return false;
-  ++p;
-  if (lex_string(p, end, stops, escaped) != Lexed::kOk) return false;
+  raw = ++p;
+  escaped = false;
+  if (lex_string(p, end, stops, escaped) != Lexed::kOk ||
+      !ev.key(raw, static_cast<std::size_t>(p - 1 - raw), escaped)) {
+    return false;
+  }
   skip_space();
   if (p == end || *p != ':') return false;
   ++p;
@@ -395,10 +419,152 @@ after_value:
     }
     goto value;
   }
-  if (*p != (level_is_object(stack, depth - 1) ? '}' : ']')) return false;
-  ++p;
-  --depth;
+  {
+    const bool object = level_is_object(stack, depth - 1);
+    if (*p != (object ? '}' : ']')) return false;
+    ++p;
+    --depth;
+    if (!ev.end(object)) return false;
+  }
   goto after_value;
+}
+
+struct NoEvents {
+  static bool begin(bool) { return true; }
+  static bool end(bool) { return true; }
+  static bool key(const char*, std::size_t, bool) { return true; }
+  static bool string(const char*, std::size_t, bool) { return true; }
+  static bool number(const char*, const char*) { return true; }
+  static bool literal(char) { return true; }
+};
+
+unsigned hex4(const char* at) {
+  return hex_value(at[0]) << 12 | hex_value(at[1]) << 8 | hex_value(at[2]) << 4 | hex_value(at[3]);
+}
+
+// Whether the raw text of a valid string has a \u escape of a high surrogate (U+D800..U+DBFF)
+// that is not followed by one of a low surrogate: RapidJSON rejects that string.
+bool has_lone_high_surrogate(const char* raw, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (raw[i] != '\\') continue;
+    if (raw[i + 1] != 'u') {
+      ++i;  // a two-character escape
+      continue;
+    }
+    const unsigned cp = hex4(raw + i + 2);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (i + 12 > n || raw[i + 6] != '\\' || raw[i + 7] != 'u') return true;
+      const unsigned low = hex4(raw + i + 8);
+      if (low < 0xDC00 || low > 0xDFFF) return true;
+      i += 11;  // the pair
+      continue;
+    }
+    i += 5;
+  }
+  return false;
+}
+
+// Builds a RapidJSON document from the walk's events, as GenericDocument does from its reader's:
+// values pushed on the document's stack, each container closed with its count. Declines (returns
+// false) what RapidJSON would parse differently or reject: a lone high surrogate escape, a number
+// it could not store, a string over its 4 GiB size type.
+class DocumentEvents {
+ public:
+  DocumentEvents(ReviewDocument& doc, std::vector<std::uint32_t>& counts)
+      : doc_(doc), counts_(counts) {}
+
+  bool begin(bool object) {
+    counted();
+    counts_.push_back(0);
+    return object ? doc_.StartObject() : doc_.StartArray();
+  }
+  bool end(bool object) {
+    const std::uint32_t n = counts_.back();
+    counts_.pop_back();
+    return object ? doc_.EndObject(n) : doc_.EndArray(n);
+  }
+  bool key(const char* raw, std::size_t n, bool escaped) { return put_string(raw, n, escaped); }
+  bool string(const char* raw, std::size_t n, bool escaped) {
+    counted();
+    return put_string(raw, n, escaped);
+  }
+  bool literal(char first) {
+    counted();
+    return first == 'n' ? doc_.Null() : doc_.Bool(first == 't');
+  }
+  bool number(const char* begin, const char* end) {
+    counted();
+    // An integer of up to nine digits, as RapidJSON's reader gives it: Uint, or Int when negative.
+    const bool minus = *begin == '-';
+    const char* d = begin + minus;
+    if (end - d <= 9) {
+      unsigned v = 0;
+      for (; d != end && is_digit(*d); ++d) v = v * 10 + static_cast<unsigned>(*d - '0');
+      if (d == end) return minus ? doc_.Int(-static_cast<int>(v)) : doc_.Uint(v);
+    }
+    return other_number(begin, static_cast<std::size_t>(end - begin));
+  }
+
+ private:
+  void counted() {
+    if (!counts_.empty()) ++counts_.back();
+  }
+
+  bool put_string(const char* raw, std::size_t n, bool escaped) {
+    if (n > std::numeric_limits<rapidjson::SizeType>::max()) return false;
+    if (!escaped) return doc_.String(raw, static_cast<rapidjson::SizeType>(n), false);
+    if (has_lone_high_surrogate(raw, n)) return false;
+    // Decoded into the document's pool: the body stays as it came.
+    char* text = static_cast<char*>(doc_.GetAllocator().Malloc(n));
+    std::memcpy(text, raw, n);
+    const std::string_view decoded = decode_json_string_in_place(text, n);
+    return doc_.String(decoded.data(), static_cast<rapidjson::SizeType>(decoded.size()), false);
+  }
+
+  // Any other number goes through RapidJSON's own number reader, so its type (Int64, Uint64,
+  // Double) and its double's rounding are RapidJSON's; one it cannot store (1e400) is declined.
+  bool other_number(const char* text, std::size_t n) {
+    char buf[64];
+    if (n >= sizeof buf) return false;
+    std::memcpy(buf, text, n);
+    buf[n] = '\0';
+    struct Forward : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Forward> {
+      ReviewDocument* doc;
+      bool Int(int i) { return doc->Int(i); }
+      bool Uint(unsigned u) { return doc->Uint(u); }
+      bool Int64(std::int64_t i) { return doc->Int64(i); }
+      bool Uint64(std::uint64_t u) { return doc->Uint64(u); }
+      bool Double(double d) { return doc->Double(d); }
+      static bool Default() { return false; }
+    } forward;
+    forward.doc = &doc_;
+    rapidjson::StringStream in(buf);
+    rapidjson::Reader reader;
+    reader.Parse<rapidjson::kParseStopWhenDoneFlag>(in, forward);
+    return !reader.HasParseError() && in.Tell() == n;
+  }
+
+  ReviewDocument& doc_;
+  std::vector<std::uint32_t>& counts_;
+};
+
+}  // namespace
+
+bool json_valid(std::string_view text) {
+  NoEvents none;
+  return json_walk(text, none);
+}
+
+bool json_to_document(std::string_view text, ReviewDocument& doc) {
+  thread_local std::vector<std::uint32_t> counts;  // members or elements per open container
+  counts.clear();
+  DocumentEvents events(doc, counts);
+  bool ok = false;
+  auto generate = [&](ReviewDocument&) { return ok = json_walk(text, events); };
+  // Populate keeps the parse result of an earlier Parse into `doc`; a one-byte parse clears it.
+  if (doc.HasParseError()) doc.Parse("0");
+  doc.Populate(generate);
+  return ok;
 }
 
 std::string_view decode_json_string_in_place(char* raw, std::size_t n) {
@@ -407,10 +573,6 @@ std::string_view decode_json_string_in_place(char* raw, std::size_t n) {
   const char* in = raw;
   const char* end = raw + n;
   char* out = raw;
-  auto hex4 = [](const char* at) {
-    return hex_value(at[0]) << 12 | hex_value(at[1]) << 8 | hex_value(at[2]) << 4 |
-           hex_value(at[3]);
-  };
   while (in < end) {
     if (*in != '\\') {
       *out++ = *in++;

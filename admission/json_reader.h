@@ -1,5 +1,6 @@
 // A strict JSON (RFC 8259) pull reader over a byte buffer, for the JSON revrouter checks and passes
-// on without building a DOM: istiod's answers and their patches. Strings are scanned eight bytes
+// on without building a DOM: istiod's answers and their patches; and, over the same lexers, the
+// builder of the review bodies' RapidJSON documents. Strings are scanned eight bytes
 // at a time and must be UTF-8 (no surrogate or overlong encodings), so a check runs near memory
 // speed. It never allocates, never reads outside the buffer, and nests at most kMaxDepth deep
 // (Go's encoding/json limit, which istiod and kube-apiserver parse with).
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "admission/json_scan.h"
+#include "admission/json_view.h"
 
 namespace revrouter {
 
@@ -96,6 +98,14 @@ class JsonReader {
 // kMaxDepth levels), in one pass with its state in registers, about twice JsonReader's speed. No
 // error message: when it says no, a JsonReader tells what and where.
 bool json_valid(std::string_view text);
+
+// Builds `doc` from `text` as RapidJSON's parse of a review body would (strings decoded as
+// parse_review_json decodes them) and returns true. Returns false, and the caller parses with
+// RapidJSON, for text that is not JSON, nests deeper than kMaxDepth, or that RapidJSON would reject
+// or read differently (a lone high surrogate escape, a number it cannot store). The document's
+// strings point into `text`, which must outlive it and is not written (strings with escapes are
+// decoded into the document's pool). One pass over the lexers json_valid uses.
+bool json_to_document(std::string_view text, ReviewDocument& doc);
 
 // Decodes the raw text of a JSON string (JsonReader::raw() of a valid string) in place and returns
 // the decoded text, which starts at `raw` and is never longer. Escapes decode as Go's encoding/json

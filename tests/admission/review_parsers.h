@@ -1,7 +1,6 @@
-// Parses one body with both of RapidJSON's parsers (parse_review_json picks one by the body's
-// bracket count) and says how they disagree: shared by the codec tests and fuzz_admission_review.
-// An ASCII body is parsed recursively without RapidJSON's UTF-8 check and iteratively with it, so
-// the comparison covers skipping that check too.
+// Parses one body with the three parsers parse_review_json may use (json_to_document, and for the
+// bodies it declines RapidJSON's recursive or iterative parser, by the body's bracket count) and
+// says how they disagree: shared by the codec tests and fuzz_admission_review.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "admission/admission_review.h"
+#include "admission/json_reader.h"
 
 namespace revrouter::testing {
 
@@ -34,28 +34,44 @@ inline bool same_document(const JsonValue& a, const JsonValue& b) {
       }
     } else if (x->IsString()) {
       if (sv(*x) != sv(*y)) return false;
-    } else if (!(*x == *y)) {  // numbers, true, false, null
+    } else if (x->IsNumber()) {  // the same value with the same type flags (Int, Uint64, ...)
+      if (x->IsInt() != y->IsInt() || x->IsUint() != y->IsUint() || x->IsInt64() != y->IsInt64() ||
+          x->IsUint64() != y->IsUint64() || x->IsDouble() != y->IsDouble() || !(*x == *y)) {
+        return false;
+      }
+    } else if (!(*x == *y)) {  // true, false, null
       return false;
     }
   }
   return true;
 }
 
-// Empty when both parsers give the same error at the same offset, or equal documents and the same
-// bytes left in the in-situ buffer (where the strings' decoded text lives); else what differs.
-// `text` must hold no NUL byte; bodies parse_admission_review rejects before parsing (a NUL
-// inside, ends_inside_utf8_sequence) and bodies it never parses recursively are not compared.
+// Empty when json_to_document declines the body or builds the document RapidJSON builds, and both
+// RapidJSON parsers give the same error at the same offset, or equal documents and the same bytes
+// left in the in-situ buffer (where the strings' decoded text lives); else what differs. `text`
+// must hold no NUL byte; bodies parse_admission_review rejects before parsing (a NUL inside,
+// ends_inside_utf8_sequence) are not compared, nor by the recursive parser bodies it never parses
+// recursively.
 inline std::string review_parsers_disagree(const std::string& text) {
   // Rejected before parsing (RapidJSON would read past the end of these).
   if (ends_inside_utf8_sequence(text.data(), text.size())) return "";
+  std::string iterative_body = text;
+  ReviewDocument iterative;
+  parse_review_json_with_rapidjson(iterative_body.data(), iterative_body.size(), iterative, false);
+  // What json_to_document accepts, RapidJSON accepts as the same document. (What it declines,
+  // RapidJSON parses: the codec's answer is then RapidJSON's by construction.)
+  ReviewDocument built;
+  if (json_to_document(text, built)) {
+    if (iterative.HasParseError()) return "json_to_document accepted a body RapidJSON rejects";
+    if (!same_document(built, iterative)) return "json_to_document built a different document";
+  }
   // Never parsed recursively by the codec, and forcing it could overflow this thread's stack.
   const auto open =
       std::count_if(text.begin(), text.end(), [](char c) { return c == '{' || c == '['; });
   if (static_cast<std::size_t>(open) > kRecursiveParseOpenLimit) return "";
-  std::string recursive_body = text, iterative_body = text;
-  ReviewDocument recursive, iterative;
-  parse_review_json(recursive_body.data(), recursive_body.size(), recursive, true);
-  parse_review_json(iterative_body.data(), iterative_body.size(), iterative, false);
+  std::string recursive_body = text;
+  ReviewDocument recursive;
+  parse_review_json_with_rapidjson(recursive_body.data(), recursive_body.size(), recursive, true);
   if (recursive.HasParseError() != iterative.HasParseError()) {
     return recursive.HasParseError() ? "only the recursive parser failed"
                                      : "only the iterative parser failed";
