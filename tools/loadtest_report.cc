@@ -34,6 +34,7 @@ std::string mode_text(const Settings& s) {
   out += ", " + std::to_string(s.connections) +
          (s.connections == 1 ? " connection, " : " connections, ") + std::to_string(s.threads) +
          (s.threads == 1 ? " thread" : " threads");
+  if (s.busy_poll) out += " (busy-polling)";
   if (s.plan.duration.count() > 0) out += ", " + duration_text(s.plan.duration);
   if (s.plan.count > 0) out += ", at most " + std::to_string(s.plan.count) + " requests";
   return out;
@@ -170,6 +171,7 @@ ojson render_json(const Report& r) {
   out["mode"] = s.plan.rate > 0 ? "open-loop" : "closed-loop";
   out["connections"] = s.connections;
   out["threads"] = s.threads;
+  out["busyPoll"] = s.busy_poll;
   out["targetRate"] = s.plan.rate > 0 ? ojson(s.plan.rate) : ojson(nullptr);
   out["durationSeconds"] =
       s.plan.duration.count() > 0 ? ojson(seconds(s.plan.duration)) : ojson(nullptr);

@@ -22,6 +22,7 @@ struct Settings {
   std::string url;
   unsigned connections = 0;
   unsigned threads = 0;
+  bool busy_poll = false;
   Plan plan;  // rate 0: closed loop
   std::chrono::nanoseconds timeout{0};
   std::chrono::nanoseconds deadline{0};

@@ -27,6 +27,9 @@ struct RunnerOptions {
   std::string query;                // appended to every body's path, e.g. "?timeout=10s"
   unsigned connections = 8;
   unsigned threads = 1;  // clamped to `connections`
+  // The I/O threads poll without sleeping while the plan runs (each keeps a CPU busy): see
+  // `revrouter loadtest --busy-poll`.
+  bool busy_poll = false;
   Plan plan;
   std::chrono::nanoseconds timeout{std::chrono::seconds(10)};  // connect, handshake, each answer
   std::chrono::nanoseconds deadline{0};  // hard: everything still open then is abandoned

@@ -175,6 +175,16 @@ TEST_F(LoadtestLive, OpenLoopOnTwoThreadsCountsEveryRequestWithoutErrors) {
   EXPECT_EQ(r.json["threads"], 2);
 }
 
+// Busy polling: the schedule is kept by reading the clock between polls instead of a timer.
+TEST_F(LoadtestLive, OpenLoopBusyPollingCountsEveryRequestWithoutErrors) {
+  const Ran r = loadtest({"--rate", "2000", "-n", "300", "-c", "4", "--threads", "2", "--busy-poll",
+                          "--output", "json", "-q"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out << server_->log();
+  expect_clean(r, 300);
+  EXPECT_EQ(r.json["mode"], "open-loop");
+  EXPECT_EQ(r.json["busyPoll"], true);
+}
+
 TEST_F(LoadtestLive, RecordedReviewsWithFreshUids) {
   const Ran r = loadtest({"-n", "70", "-c", "2", "--output", "json", "-q", kData + "/recorded"});
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out << server_->log();

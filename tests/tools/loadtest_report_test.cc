@@ -46,6 +46,7 @@ TEST(LoadtestReportJson, ShapeAndFigures) {
       {"mode", ojson::value_t::string},
       {"connections", ojson::value_t::number_unsigned},
       {"threads", ojson::value_t::number_unsigned},
+      {"busyPoll", ojson::value_t::boolean},
       {"targetRate", ojson::value_t::number_float},
       {"durationSeconds", ojson::value_t::number_float},
       {"count", ojson::value_t::null},

@@ -72,6 +72,24 @@ TEST(LoadtestRunner, ClosedLoopSendsEachRequestOnceWithAFreshUid) {
   EXPECT_EQ(server.connections(), 8u);  // 4 kept-alive connections per run, none reopened
 }
 
+// Busy polling ends when the plan is done, in both loops, with every request counted once.
+TEST(LoadtestRunner, BusyPollingRunsThePlanAndEnds) {
+  FakeServer server([](std::uint64_t, const std::string&) { return FakeAnswer{}; });
+  for (const double rate : {0.0, 2000.0}) {
+    const std::uint64_t before = server.requests();
+    RunnerOptions o = options_for(server, {rate, 50, std::chrono::nanoseconds(0)}, 2);
+    o.busy_poll = true;
+    auto r = run_load(o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->counters.issued, 50u) << rate;
+    EXPECT_EQ(r->counters.ok, 50u) << rate;
+    EXPECT_EQ(r->counters.error_total(), 0u) << rate;
+    EXPECT_TRUE(r->settings.busy_poll);
+    EXPECT_NE(render_text(*r).find("(busy-polling)"), std::string::npos);
+    EXPECT_EQ(server.requests() - before, 50u) << rate;
+  }
+}
+
 TEST(LoadtestRunner, AnswersAreJudgedIntoErrorClasses) {
   FakeServer server([](std::uint64_t n, const std::string& uid) {
     FakeAnswer a;
