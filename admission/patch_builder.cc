@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/json_out.h"
 #include "admission/json_patch_writer.h"
 #include "admission/sidecar_template.h"
 
@@ -72,6 +73,7 @@ struct ProberEntry {
 
 struct KeyValue {
   string_view key, value;
+  string_view json;  // when not empty: `value` already as a JSON string, quotes included
 };
 
 // Per-thread buffers: once they have grown to a request's size, a request allocates nothing.
@@ -86,7 +88,7 @@ struct Scratch {
   std::string prober_keys;  // "/app-health/<container>/<probe>" (ProberEntry offsets)
   std::string port_text;    // the status port as text
   std::string url;          // one rewritten probe's path at a time
-  std::string status, pod_ports, app_containers, owner, probers_json, prometheus_json;
+  std::string status, status_json, pod_ports, app_containers, owner, probers_json, prometheus_json;
   std::string image, resources;  // overrides from pod annotations
 
   void clear() {
@@ -301,14 +303,15 @@ string_view utf8_prefix(string_view s, std::size_t n) {
   return s.substr(0, n);
 }
 
-void put(std::vector<KeyValue>& kvs, string_view key, string_view value) {
+void put(std::vector<KeyValue>& kvs, string_view key, string_view value, string_view json = {}) {
   for (KeyValue& kv : kvs) {
     if (kv.key == key) {
       kv.value = value;
+      kv.json = json;
       return;
     }
   }
-  kvs.push_back({key, value});
+  kvs.push_back({key, value, json});
 }
 
 const KeyValue* find(const std::vector<KeyValue>& kvs, string_view key) {
@@ -376,6 +379,7 @@ class Builder {
   void collect_probers();
   void build_pod_ports();
   void build_status();
+  void write_value(const KeyValue& kv);
 
   void write_metadata();
   void write_map_ops(const JsonValue* existing, string_view field,
@@ -731,7 +735,7 @@ void Builder::collect_annotations() {
       put(s_.annotations, "prometheus.io/scrape", "true");
     }
   }
-  put(s_.annotations, kStatusAnnotation, s_.status);
+  put(s_.annotations, kStatusAnnotation, s_.status, s_.status_json);
 }
 
 void Builder::collect_probers() {
@@ -931,48 +935,25 @@ void Builder::build_pod_ports() {
   }
 }
 
-// sidecar.istio.io/status: the names the template injects (not the merged pod's), as Istio's
-// SidecarInjectionStatus marshals them: empty lists are null, revision is the real revision.
+// sidecar.istio.io/status: the names the template injects (not the merged pod's, written at load:
+// SidecarTemplate::status_head), then the real revision.
 void Builder::build_status() {
-  std::string& j = s_.status;
-  j.assign("{\"initContainers\":");
-  auto list = [&](auto&& each, bool empty) {
-    if (empty) {
-      j.append("null");
-      return;
-    }
-    j.push_back('[');
-    bool first = true;
-    each([&](string_view name) {
-      if (!first) j.push_back(',');
-      first = false;
-      append_go_string(j, name);
-    });
-    j.push_back(']');
-  };
-  list(
-      [&](auto&& emit) {
-        for (const TemplateContainer& c : t_.init_containers) emit(c.name);
-        if (native_) emit(kProxyName);
-      },
-      t_.init_containers.empty() && !native_);
-  j.append(",\"containers\":");
-  list([&](auto&& emit) { emit(kProxyName); }, native_);
-  j.append(",\"volumes\":");
-  list(
-      [&](auto&& emit) {
-        for (const NamedJson& v : t_.volumes) emit(v.name);
-      },
-      t_.volumes.empty());
-  j.append(",\"imagePullSecrets\":");
-  list(
-      [&](auto&& emit) {
-        for (const NamedJson& v : t_.image_pull_secrets) emit(v.name);
-      },
-      t_.image_pull_secrets.empty());
-  j.append(",\"revision\":");
-  append_go_string(j, in_.revision.name.empty() ? "default" : in_.revision.name);
-  j.push_back('}');
+  const std::size_t head = t_.status_head[native_].size();
+  s_.status.assign(t_.status_head[native_]);
+  append_go_string(s_.status, in_.revision.name.empty() ? "default" : in_.revision.name);
+  s_.status.push_back('}');
+  // As a JSON string: the head was escaped once, at load; only the revision's part is escaped now.
+  s_.status_json.assign("\"").append(t_.status_head_escaped[native_]);
+  append_json_escaped(s_.status_json, string_view(s_.status).substr(head));
+  s_.status_json.push_back('"');
+}
+
+void Builder::write_value(const KeyValue& kv) {
+  if (kv.json.empty()) {
+    w_.string(kv.value);
+  } else {
+    w_.raw_value(kv.json);
+  }
 }
 
 void Builder::write_map_ops(const JsonValue* existing, string_view field,
@@ -983,7 +964,7 @@ void Builder::write_map_ops(const JsonValue* existing, string_view field,
     w_.begin_object();
     for (const KeyValue& kv : kvs) {
       w_.key(kv.key);
-      w_.string(kv.value);
+      write_value(kv);
     }
     w_.end_object();
     w_.end_object();
@@ -994,7 +975,7 @@ void Builder::write_map_ops(const JsonValue* existing, string_view field,
     if (auto v = current.get(kv.key); v && *v == kv.value) continue;  // already so
     w_.begin_op("add", {"metadata", field, kv.key});
     w_.literal_key("value");
-    w_.string(kv.value);
+    write_value(kv);
     w_.end_object();
   }
 }
@@ -1009,7 +990,7 @@ void Builder::write_metadata() {
       w_.begin_object();
       for (const KeyValue& kv : *kvs) {
         w_.key(kv.key);
-        w_.string(kv.value);
+        write_value(kv);
       }
       w_.end_object();
     }

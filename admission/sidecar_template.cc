@@ -10,6 +10,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "admission/json_out.h"
 #include "admission/json_patch_writer.h"
 
 namespace revrouter {
@@ -441,6 +442,54 @@ Status load_proxy(const Loader& l, const Node& proxy, SidecarTemplate& t) {
 
 }  // namespace
 
+// SidecarTemplate::status_head: Istio lists the names in the order its template renders them; a
+// native sidecar is an init container (listed last there) and no container; an empty list is null.
+void write_status_heads(SidecarTemplate& t) {
+  for (const bool native : {false, true}) {
+    std::string& j = t.status_head[native];
+    j.assign("{\"initContainers\":");
+    auto list = [&](auto&& each, bool empty) {
+      if (empty) {
+        j.append("null");
+        return;
+      }
+      j.push_back('[');
+      bool first = true;
+      each([&](std::string_view name) {
+        if (!first) j.push_back(',');
+        first = false;
+        j.push_back('"');
+        append_go_json_escaped(j, name);
+        j.push_back('"');
+      });
+      j.push_back(']');
+    };
+    list(
+        [&](auto&& emit) {
+          for (const TemplateContainer& c : t.init_containers) emit(c.name);
+          if (native) emit("istio-proxy");
+        },
+        t.init_containers.empty() && !native);
+    j.append(",\"containers\":");
+    list([&](auto&& emit) { emit("istio-proxy"); }, native);
+    j.append(",\"volumes\":");
+    list(
+        [&](auto&& emit) {
+          for (const NamedJson& v : t.volumes) emit(v.name);
+        },
+        t.volumes.empty());
+    j.append(",\"imagePullSecrets\":");
+    list(
+        [&](auto&& emit) {
+          for (const NamedJson& v : t.image_pull_secrets) emit(v.name);
+        },
+        t.image_pull_secrets.empty());
+    j.append(",\"revision\":");
+    t.status_head_escaped[native].clear();
+    append_json_escaped(t.status_head_escaped[native], j);
+  }
+}
+
 Result<std::shared_ptr<const SidecarTemplate>> load_sidecar_template(std::string_view yaml_text,
                                                                      std::string_view file_name) {
   const Loader l(file_name);
@@ -511,6 +560,7 @@ Result<std::shared_ptr<const SidecarTemplate>> load_sidecar_template(std::string
   } catch (const YAML::Exception& e) {
     return l.error(e.mark.line < 0 ? 1 : e.mark.line + 1, "bad template: " + e.msg);
   }
+  write_status_heads(*t);
   return std::shared_ptr<const SidecarTemplate>(std::move(t));
 }
 

@@ -5,6 +5,7 @@
 // nothing in it depends on the revision's name.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -89,6 +90,13 @@ struct SidecarTemplate {
   std::string native_lifecycle;        // preStop drain via the agent (native sidecar)
   std::vector<NamedJson> volumes;
   std::vector<NamedJson> image_pull_secrets;
+
+  // --- Derived at load ---
+  // The sidecar.istio.io/status annotation up to its revision, `{"initContainers":[...],...,
+  // "revision":` (Istio's SidecarInjectionStatus as encoding/json writes it: the names the
+  // template injects), for the classic sidecar [0] and the native one [1]; and the same as the
+  // inside of a JSON string (escaped), which the builder writes without escaping it per request.
+  std::array<std::string, 2> status_head, status_head_escaped;
 };
 
 // Parses a template file's YAML. Errors carry code "config" and "<file>:<line>: <what>".
