@@ -18,7 +18,9 @@
 #
 # Usage: bench/e2e_server.sh [--duration 10] [--rounds 3] [--connections 32] [--threads 2] [--pin]
 #                            [--keep]
-# Environment: REVROUTER_BIN (default: a Release build in build-e2e), PORT_BASE (default 18443).
+# Environment: REVROUTER_BIN (default: a Release build in build-e2e), LOADTEST_BIN (the binary whose
+# `loadtest` measures latency, default REVROUTER_BIN: set it to compare an older server that has no
+# --busy-poll), PORT_BASE (default 18443).
 set -euo pipefail
 
 duration=10 rounds=3 connections=32 threads=2 keep=0 pin=0
@@ -189,7 +191,7 @@ half=$(awk -v r="$rr_rps" 'BEGIN { printf "%d", r / 2 }')
 # on a VM cost more than the request and made the client, not the server, the tail (docs/loadtest.md).
 # Like the throughput, alternated for --rounds rounds each; the medians are compared.
 open_loop() {  # open_loop <port> -> loadtest JSON
-  "${client_cpu[@]}" "$REVROUTER_BIN" loadtest --url "https://127.0.0.1:$1${path%%\?*}" \
+  "${client_cpu[@]}" "${LOADTEST_BIN:-$REVROUTER_BIN}" loadtest --url "https://127.0.0.1:$1${path%%\?*}" \
     --ca "$work/certs/ca.crt" --server-name revrouter.istio-system.svc -c "$connections" \
     --busy-poll --rate "$half" -d "${duration}s" --check status --output json -q "$work/request.json"
 }
