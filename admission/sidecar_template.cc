@@ -440,8 +440,6 @@ Status load_proxy(const Loader& l, const Node& proxy, SidecarTemplate& t) {
   return Ok{};
 }
 
-}  // namespace
-
 // SidecarTemplate::status_head: Istio lists the names in the order its template renders them; a
 // native sidecar is an init container (listed last there) and no container; an empty list is null.
 void write_status_heads(SidecarTemplate& t) {
@@ -489,6 +487,8 @@ void write_status_heads(SidecarTemplate& t) {
     append_json_escaped(t.status_head_escaped[native], j);
   }
 }
+
+}  // namespace
 
 Result<std::shared_ptr<const SidecarTemplate>> load_sidecar_template(std::string_view yaml_text,
                                                                      std::string_view file_name) {
