@@ -63,49 +63,27 @@ bool may_have_low_surrogate_escape(const char* body, std::size_t len) {
   return false;
 }
 
-// What one pass over a body finds before it is parsed.
-struct BodyScan {
-  bool nul = false;   // a NUL byte: in-situ parsing would stop there
-  bool ascii = true;  // no byte above 0x7F: no string can hold invalid UTF-8
-  bool deep = false;  // more than kRecursiveParseOpenLimit '{' and '[' bytes (inside strings too:
-                      // an upper bound on its nesting depth)
-};
-
-BodyScan scan_body(const char* body, std::size_t len) {
-  BodyScan scan;
-  std::size_t open = 0;
+// Whether `body` has more than `limit` '{' and '[' bytes (inside strings too: an upper bound on
+// its nesting depth), counted 16 bytes at a time; stops counting once past the limit.
+bool more_open_brackets_than(const char* body, std::size_t len, std::size_t limit) {
+  std::size_t count = 0;
   std::size_t i = 0;
 #if defined(__SSE2__)
-  const __m128i zero = _mm_setzero_si128();
   const __m128i brace = _mm_set1_epi8('{');
   const __m128i bracket = _mm_set1_epi8('[');
-  __m128i nul = zero, high = zero;
-  while (len - i >= 16) {
-    // Per-byte-lane counts of '{' and '[' (a lane holds at most 255), summed once per 255 blocks.
-    __m128i counts = zero;
-    const std::size_t blocks = std::min<std::size_t>((len - i) / 16, 255);
-    for (const std::size_t stop = i + blocks * 16; i < stop; i += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(body + i));
-      nul = _mm_or_si128(nul, _mm_cmpeq_epi8(v, zero));
-      high = _mm_or_si128(high, v);
-      counts =
-          _mm_sub_epi8(counts, _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, bracket)));
-    }
-    const __m128i sums = _mm_sad_epu8(counts, zero);
-    open += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
-            static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+  const __m128i one = _mm_set1_epi8(1);
+  for (; i + 16 <= len; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(body + i));
+    const __m128i open = _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, bracket));
+    // The block's count without a popcount instruction (not in the x86-64 baseline).
+    const __m128i sums = _mm_sad_epu8(_mm_and_si128(open, one), _mm_setzero_si128());
+    count += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
+             static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+    if (count > limit) return true;
   }
-  scan.nul = _mm_movemask_epi8(nul) != 0;
-  scan.ascii = _mm_movemask_epi8(high) == 0;
 #endif
-  for (; i < len; ++i) {
-    const auto c = static_cast<unsigned char>(body[i]);
-    scan.nul |= c == 0;
-    scan.ascii &= c < 0x80;
-    open += c == '{' || c == '[';
-  }
-  scan.deep = open > kRecursiveParseOpenLimit;
-  return scan;
+  for (; i < len; ++i) count += body[i] == '{' || body[i] == '[';
+  return count > limit;
 }
 
 template <unsigned kFlags, typename Encoding>
@@ -126,11 +104,10 @@ void parse_with_rapidjson(char* body, std::size_t len, ReviewDocument& doc, bool
                    : parse_in_situ<kIterativeParseFlags, rapidjson::UTF8<char>>(body, doc);
 }
 
-// json_to_document builds nearly every body's document; RapidJSON parses the rest (not JSON, or
-// JSON it reads its own way), so its error messages stay those of a RapidJSON parse.
-void parse_scanned(char* body, std::size_t len, ReviewDocument& doc, bool deep) {
-  if (json_to_document(std::string_view(body, len), doc)) return;
-  parse_with_rapidjson(body, len, doc, !deep);
+// For a body json_to_document declined: the parser its bracket count allows.
+void parse_declined(char* body, std::size_t len, ReviewDocument& doc) {
+  parse_with_rapidjson(body, len, doc,
+                       !more_open_brackets_than(body, len, kRecursiveParseOpenLimit));
 }
 
 Error error(std::string_view code, std::string message) {
@@ -186,8 +163,10 @@ bool ends_inside_utf8_sequence(const char* body, std::size_t len) {
          (len >= 2 && at(2) >= 0xF0 && at(2) <= 0xF4);
 }
 
+// json_to_document builds nearly every body's document; RapidJSON parses the rest (not JSON, or
+// JSON it reads its own way), so its error messages stay those of a RapidJSON parse.
 void parse_review_json(char* body, std::size_t len, ReviewDocument& doc) {
-  parse_scanned(body, len, doc, scan_body(body, len).deep);
+  if (!json_to_document(std::string_view(body, len), doc)) parse_declined(body, len, doc);
 }
 
 void parse_review_json_with_rapidjson(char* body, std::size_t len, ReviewDocument& doc,
@@ -196,15 +175,18 @@ void parse_review_json_with_rapidjson(char* body, std::size_t len, ReviewDocumen
 }
 
 Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, ReviewDocument& doc) {
-  const BodyScan scan = scan_body(body, len);
-  // In-situ parsing stops at the first NUL; one inside the body would silently truncate it.
-  if (scan.nul) {
-    return error(review_error::kNotJson, "body is not JSON: it contains a NUL byte");
+  // json_to_document reads only the body's `len` bytes and declines a body with a NUL byte (never
+  // JSON); only a declined body needs the checks before RapidJSON's in-situ parse.
+  if (!json_to_document(std::string_view(body, len), doc)) {
+    // In-situ parsing stops at the first NUL; one inside the body would silently truncate it.
+    if (std::memchr(body, '\0', len) != nullptr) {
+      return error(review_error::kNotJson, "body is not JSON: it contains a NUL byte");
+    }
+    if (ends_inside_utf8_sequence(body, len)) {
+      return error(review_error::kNotJson, "body is not JSON: it ends inside a UTF-8 sequence");
+    }
+    parse_declined(body, len, doc);
   }
-  if (!scan.ascii && ends_inside_utf8_sequence(body, len)) {
-    return error(review_error::kNotJson, "body is not JSON: it ends inside a UTF-8 sequence");
-  }
-  parse_scanned(body, len, doc, scan.deep);
   if (doc.HasParseError()) {
     return error(
         review_error::kNotJson,

@@ -63,7 +63,7 @@ Result<AdmissionRequest> parse_admission_review(char* body, std::size_t len, Rev
 // Whether the body ends inside a UTF-8 sequence that RapidJSON's UTF-8 check would finish reading
 // past the NUL terminator (it reads a whole sequence before judging it): a 3- or 4-byte lead as the
 // last byte, or a 4-byte lead as the one before. Such a body is never JSON; parse_admission_review
-// rejects it before parsing, and parse_review_json must not be given one.
+// rejects it before RapidJSON parses, and parse_review_json must not be given one.
 bool ends_inside_utf8_sequence(const char* body, std::size_t len);
 
 // The JSON step of parse_admission_review: json_to_document (json_reader.h) builds the document;

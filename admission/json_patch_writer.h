@@ -17,6 +17,12 @@ namespace revrouter {
 // U+2028/U+2029; invalid UTF-8 becomes U+FFFD. Istio marshals its annotations and env values
 // (sidecar.istio.io/status, ISTIO_KUBE_APP_PROBERS, ...) with encoding/json, so their text matches.
 void append_go_json_escaped(std::string& out, std::string_view s);
+// The same with its quotes: a JSON string as encoding/json writes it.
+inline void append_go_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  append_go_json_escaped(out, s);
+  out.push_back('"');
+}
 
 // One reference token of a JSON Pointer: a member name (escaped ~ -> ~0, / -> ~1 on output) or an
 // array index. "-" (the end of an array) is written with PointerToken::append_end().

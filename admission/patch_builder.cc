@@ -355,12 +355,6 @@ void append_int(std::string& out, std::int64_t v) {
   out.append(buf, r.ptr);
 }
 
-void append_go_string(std::string& out, string_view s) {
-  out.push_back('"');
-  append_go_json_escaped(out, s);
-  out.push_back('"');
-}
-
 // --- The builder -----------------------------------------------------------------------------
 
 class Builder {
@@ -723,11 +717,11 @@ void Builder::collect_annotations() {
         // status.PrometheusScrapeConfiguration, marshalled by encoding/json.
         std::string& j = s_.prometheus_json;
         j.append("{\"scrape\":");
-        append_go_string(j, scrape);
+        append_go_json_string(j, scrape);
         j.append(",\"path\":");
-        append_go_string(j, path);
+        append_go_json_string(j, path);
         j.append(",\"port\":");
-        append_go_string(j, port);
+        append_go_json_string(j, port);
         j.push_back('}');
       }
       put(s_.annotations, "prometheus.io/port", target);
@@ -787,7 +781,7 @@ void Builder::collect_probers() {
     if (i + 1 < s_.probers.size() && key(s_.probers[i + 1]) == key(e)) continue;
     if (!first) j.push_back(',');
     first = false;
-    append_go_string(j, key(e));
+    append_go_json_string(j, key(e));
     j.append(":{");
     const JsonValue& probe = *e.container->probes[e.probe];
     const JsonValue* action = nullptr;
@@ -806,7 +800,7 @@ void Builder::collect_probers() {
       append_int(j, port == nullptr ? 0 : port->GetInt());
       j.append(",\"service\":");
       if (const JsonValue* svc = present(member(action, "service"))) {
-        append_go_string(j, sv(*svc));
+        append_go_json_string(j, sv(*svc));
       } else {
         j.append("null");
       }
@@ -816,18 +810,18 @@ void Builder::collect_probers() {
         // corev1.HTTPGetAction field order: path, port, host, scheme, httpHeaders.
         if (string_view path = str("path"); !path.empty()) {
           j.append("\"path\":");
-          append_go_string(j, path);
+          append_go_json_string(j, path);
           j.push_back(',');
         }
         j.append("\"port\":");
         append_int(j, port);
         if (string_view host = str("host"); !host.empty()) {
           j.append(",\"host\":");
-          append_go_string(j, host);
+          append_go_json_string(j, host);
         }
         if (string_view scheme = str("scheme"); !scheme.empty()) {
           j.append(",\"scheme\":");
-          append_go_string(j, scheme);
+          append_go_json_string(j, scheme);
         }
         if (const JsonValue* headers = present(member(action, "httpHeaders"));
             headers != nullptr && !headers->Empty()) {
@@ -839,9 +833,9 @@ void Builder::collect_probers() {
             const JsonValue* n = present(member(&hdr, "name"));
             const JsonValue* v = present(member(&hdr, "value"));
             j.append("{\"name\":");
-            append_go_string(j, n == nullptr ? string_view{} : sv(*n));
+            append_go_json_string(j, n == nullptr ? string_view{} : sv(*n));
             j.append(",\"value\":");
-            append_go_string(j, v == nullptr ? string_view{} : sv(*v));
+            append_go_json_string(j, v == nullptr ? string_view{} : sv(*v));
             j.push_back('}');
           }
           j.push_back(']');
@@ -852,7 +846,7 @@ void Builder::collect_probers() {
         append_int(j, port);
         if (string_view host = str("host"); !host.empty()) {
           j.append(",\"host\":");
-          append_go_string(j, host);
+          append_go_json_string(j, host);
         }
       }
     }
@@ -892,7 +886,7 @@ void Builder::build_pod_ports() {
       j.push_back('{');
       if (string_view name = str("name"); !name.empty()) {
         j.append("\"name\":");
-        append_go_string(j, name);
+        append_go_json_string(j, name);
         j.push_back(',');
       }
       if (int host = num("hostPort"); host != 0) {
@@ -904,11 +898,11 @@ void Builder::build_pod_ports() {
       append_int(j, num("containerPort"));
       if (string_view protocol = str("protocol"); !protocol.empty()) {
         j.append(",\"protocol\":");
-        append_go_string(j, protocol);
+        append_go_json_string(j, protocol);
       }
       if (string_view ip = str("hostIP"); !ip.empty()) {
         j.append(",\"hostIP\":");
-        append_go_string(j, ip);
+        append_go_json_string(j, ip);
       }
       j.push_back('}');
     }
@@ -940,7 +934,7 @@ void Builder::build_pod_ports() {
 void Builder::build_status() {
   const std::size_t head = t_.status_head[native_].size();
   s_.status.assign(t_.status_head[native_]);
-  append_go_string(s_.status, in_.revision.name.empty() ? "default" : in_.revision.name);
+  append_go_json_string(s_.status, in_.revision.name.empty() ? "default" : in_.revision.name);
   s_.status.push_back('}');
   // As a JSON string: the head was escaped once, at load; only the revision's part is escaped now.
   s_.status_json.assign("\"").append(t_.status_head_escaped[native_]);

@@ -456,9 +456,7 @@ void write_status_heads(SidecarTemplate& t) {
       each([&](std::string_view name) {
         if (!first) j.push_back(',');
         first = false;
-        j.push_back('"');
-        append_go_json_escaped(j, name);
-        j.push_back('"');
+        append_go_json_string(j, name);
       });
       j.push_back(']');
     };

@@ -511,7 +511,7 @@ Result<Report> run_load(const RunnerOptions& o) {
   Sync sync;
   std::vector<std::thread> threads;
   for (auto& wp : workers) {
-    threads.emplace_back([&sync, busy_poll = o.busy_poll, w = wp.get()] {
+    threads.emplace_back([&sync, w = wp.get()] {
       w->preconnect();
       w->ioc.run();
       std::unique_lock lock(sync.mu);
@@ -523,7 +523,7 @@ Result<Report> run_load(const RunnerOptions& o) {
       if (run) {
         w->ioc.restart();
         asio::post(w->ioc, [w] { w->start(); });
-        if (busy_poll) {
+        if (w->shared.options.busy_poll) {
           // poll() runs what is ready and never blocks; it stops the context once no work is
           // left, as run() would return.
           while (!w->ioc.stopped()) w->ioc.poll();
