@@ -65,39 +65,25 @@ void append_json_escape(std::string& out, unsigned char c) {
   out.append(esc, static_cast<std::size_t>(write_escape(esc, c) - esc));
 }
 
-// Most text needs no escaping: it is found 16 bytes at a time and copied whole. Text that does
-// (the status annotation, JSON inside env values: a quote every few bytes) is measured first, then
-// written through a pointer into exactly the room it needs, 16 bytes per store between escapes.
-void append_json_escaped(std::string& out, std::string_view s) {
-  const char* p = s.data();
-  const char* const end = p + s.size();
-  const char* q = next_to_escape(p, end);
-  if (q == end) {
-    out.append(p, s.size());
-    return;
-  }
+std::size_t json_escaped_size(std::string_view s) {
+  const char* r = next_to_escape(s.data(), s.data() + s.size());
+  const char* const end = s.data() + s.size();
   std::size_t extra = 0;
-  const char* r = q;
 #if defined(__SSE2__)
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
   const __m128i below_space = _mm_set1_epi8(0x1F);
-  // A 16-byte block's escapes, 0xFF at each byte to escape; `two` those escaped in two characters.
-  auto escapes = [&](__m128i v, __m128i* two) {
-    const __m128i qb = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
-    if (two != nullptr) {
-      *two = _mm_or_si128(qb, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
-                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
-                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
-    }
-    return _mm_or_si128(qb, _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
-  };
   // Counting: an escape adds 1 byte (two characters) or 5 (\u00XX); per block the weights are
   // summed by _mm_sad_epu8 (the x86-64 baseline has no popcount instruction).
   __m128i sums = _mm_setzero_si128();
   for (; end - r >= 16; r += 16) {
-    __m128i two;
-    const __m128i all = escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r)), &two);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+    const __m128i qb = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+    const __m128i two =
+        _mm_or_si128(qb, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+    const __m128i all = _mm_or_si128(qb, _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
     const __m128i weight =
         _mm_or_si128(_mm_and_si128(two, _mm_set1_epi8(1)),
                      _mm_and_si128(_mm_andnot_si128(two, all), _mm_set1_epi8(5)));
@@ -110,21 +96,30 @@ void append_json_escaped(std::string& out, std::string_view s) {
     const auto c = static_cast<unsigned char>(*r);
     if (needs_escape(c)) extra += escape_extra(c);
   }
+  return s.size() + extra;
+}
 
-  const std::size_t start = out.size();
-  out.resize(start + s.size() + extra);
-  char* o = out.data() + start;
-  std::memcpy(o, p, static_cast<std::size_t>(q - p));
-  o += q - p;
-  p = q;
+// Between escapes, 16 bytes per store: plain text is stored whole, each escape written in place.
+// Room: while n input bytes remain, at least n bytes of output room remain (an escape is never
+// shorter than its byte), so a 16-byte store is safe wherever 16 input bytes remain, even when only
+// its first few bytes count.
+char* write_json_escaped(char* o, std::string_view s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
 #if defined(__SSE2__)
-  // Room: while n input bytes remain, at least n bytes of output room remain, so a 16-byte store
-  // is safe wherever 16 input bytes remain, even when only its first few bytes count.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i below_space = _mm_set1_epi8(0x1F);
+  // 0xFF at each byte of the block to escape.
+  auto escapes = [&](__m128i v) {
+    return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                        _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
+  };
   // With 32 bytes left, a block's escapes are all handled from its one mask: the plain run before
   // each is stored from an unaligned load at the run's start (which stays inside the input).
   while (end - p >= 32) {
     auto mask = static_cast<unsigned>(
-        _mm_movemask_epi8(escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nullptr)));
+        _mm_movemask_epi8(escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
     unsigned done = 0;
     while (mask != 0) {
       const auto k = static_cast<unsigned>(std::countr_zero(mask));
@@ -141,7 +136,7 @@ void append_json_escaped(std::string& out, std::string_view s) {
   }
   while (end - p >= 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const auto all = static_cast<unsigned>(_mm_movemask_epi8(escapes(v, nullptr)));
+    const auto all = static_cast<unsigned>(_mm_movemask_epi8(escapes(v)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
     if (all == 0) {
       o += 16;
@@ -161,6 +156,27 @@ void append_json_escaped(std::string& out, std::string_view s) {
       *o++ = static_cast<char>(c);
     }
   }
+  return o;
+}
+
+// Most text needs no escaping: it is found 16 bytes at a time and copied whole. Text that does
+// (JSON inside env values: a quote every few bytes) is measured first, then written through a
+// pointer into exactly the room it needs.
+void append_json_escaped(std::string& out, std::string_view s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const char* q = next_to_escape(p, end);
+  if (q == end) {
+    out.append(p, s.size());
+    return;
+  }
+  const std::size_t plain = static_cast<std::size_t>(q - p);
+  const std::string_view rest(q, static_cast<std::size_t>(end - q));
+  const std::size_t start = out.size();
+  out.resize(start + plain + json_escaped_size(rest));
+  char* o = out.data() + start;
+  std::memcpy(o, p, plain);
+  write_json_escaped(o + plain, rest);
 }
 
 }  // namespace revrouter

@@ -12,6 +12,13 @@ namespace revrouter {
 // backslash, control characters); UTF-8 passes through (the codec validates its input).
 void append_json_escaped(std::string& out, std::string_view s);
 
+// The length of `s`'s escaped body, as append_json_escaped writes it.
+std::size_t json_escaped_size(std::string_view s);
+
+// Writes `s`'s escaped body at `o` and returns its end. `o` needs room for json_escaped_size(s)
+// bytes (6 * s.size() always suffices); nothing is stored past that room.
+char* write_json_escaped(char* o, std::string_view s);
+
 // Appends the escape sequence of one ASCII byte that needs one (\", \\, \n, \r, \t, else \u00XX).
 void append_json_escape(std::string& out, unsigned char c);
 

@@ -1,5 +1,6 @@
 #include "admission/json_patch_writer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -10,78 +11,26 @@
 namespace revrouter {
 namespace {
 
-// RFC 6901: '~' -> "~0", '/' -> "~1", then JSON string escaping of the result.
-void append_pointer_token(std::string& out, std::string_view s) {
+// Room for `s` escaped: six bytes per byte (\u00XX) covers any string; a long one is measured
+// instead, so a megabyte-long annotation does not claim six.
+std::size_t escaped_room(std::string_view s) {
+  return s.size() <= 4096 ? 6 * s.size() : json_escaped_size(s);
+}
+
+// RFC 6901: '~' -> "~0", '/' -> "~1", then JSON string escaping of the result (neither form needs
+// escaping, and neither is longer than six bytes).
+char* write_pointer_token(char* o, std::string_view s) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c != '~' && c != '/') continue;
-    append_json_escaped(out, s.substr(run, i - run));
-    out.append(c == '~' ? "~0" : "~1");
+    o = write_json_escaped(o, s.substr(run, i - run));
+    o[0] = '~';
+    o[1] = c == '~' ? '0' : '1';
+    o += 2;
     run = i + 1;
   }
-  append_json_escaped(out, s.substr(run));
-}
-
-// Serialises a pod value. The codec parses iteratively, so a hostile body can nest arbitrarily
-// deep: the recursion stops at kMaxValueDepth and reports failure instead of exhausting the stack.
-bool append_value(std::string& out, const JsonValue& v, int depth) {
-  if (depth > JsonWriter::kMaxValueDepth) return false;
-  switch (v.GetType()) {
-    case rapidjson::kNullType:
-      out.append("null");
-      return true;
-    case rapidjson::kFalseType:
-      out.append("false");
-      return true;
-    case rapidjson::kTrueType:
-      out.append("true");
-      return true;
-    case rapidjson::kStringType:
-      out.push_back('"');
-      append_json_escaped(out, sv(v));
-      out.push_back('"');
-      return true;
-    case rapidjson::kNumberType: {
-      char buf[32];
-      std::to_chars_result r{};
-      if (v.IsInt64()) {
-        r = std::to_chars(buf, buf + sizeof buf, v.GetInt64());
-      } else if (v.IsUint64()) {
-        r = std::to_chars(buf, buf + sizeof buf, v.GetUint64());
-      } else {
-        r = std::to_chars(buf, buf + sizeof buf, v.GetDouble());
-      }
-      out.append(buf, r.ptr);
-      return true;
-    }
-    case rapidjson::kArrayType: {
-      out.push_back('[');
-      bool first = true;
-      for (const JsonValue& e : v.GetArray()) {
-        if (!first) out.push_back(',');
-        first = false;
-        if (!append_value(out, e, depth + 1)) return false;
-      }
-      out.push_back(']');
-      return true;
-    }
-    case rapidjson::kObjectType: {
-      out.push_back('{');
-      bool first = true;
-      for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-        if (!first) out.push_back(',');
-        first = false;
-        out.push_back('"');
-        append_json_escaped(out, sv(it->name));
-        out.append("\":");
-        if (!append_value(out, it->value, depth + 1)) return false;
-      }
-      out.push_back('}');
-      return true;
-    }
-  }
-  return true;
+  return write_json_escaped(o, s.substr(run));
 }
 
 }  // namespace
@@ -119,47 +68,108 @@ void append_go_json_escaped(std::string& out, std::string_view s) {
   out.append(s.data() + run, s.size() - run);
 }
 
+void JsonWriter::grow(std::size_t n) {
+  // Doubling, from 256 bytes: claimed room is zero-filled by resize, so claim as it is needed.
+  const auto used = static_cast<std::size_t>(p_ - out_->data());
+  out_->resize(used + std::max({n, used, std::size_t{256}}));
+  p_ = out_->data() + used;
+  room_end_ = out_->data() + out_->size();
+}
+
+void JsonWriter::quoted(std::string_view s) {
+  char* o = room(escaped_room(s) + 2);
+  *o++ = '"';
+  o = write_json_escaped(o, s);
+  *o++ = '"';
+  wrote(o);
+}
+
 void JsonWriter::key(std::string_view k) {
   prefix();
-  out_->push_back('"');
-  append_json_escaped(*out_, k);
-  out_->append("\":");
+  quoted(k);
+  put(':');
   after_key_ = true;
 }
 
 void JsonWriter::string(std::string_view s) {
   prefix();
-  out_->push_back('"');
-  append_json_escaped(*out_, s);
-  out_->push_back('"');
+  quoted(s);
 }
 
 void JsonWriter::integer(std::int64_t v) {
   prefix();
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_->append(buf, r.ptr);
+  char* o = room(24);
+  wrote(std::to_chars(o, o + 24, v).ptr);
 }
 
-bool JsonWriter::value(const JsonValue& v) {
-  prefix();
-  return append_value(*out_, v, 0);
+// Serialises a pod value. The codec parses iteratively, so a hostile body can nest arbitrarily
+// deep: the recursion stops at kMaxValueDepth and reports failure instead of exhausting the stack.
+bool JsonWriter::copy_value(const JsonValue& v, int depth) {
+  if (depth > kMaxValueDepth) return false;
+  switch (v.GetType()) {
+    case rapidjson::kNullType:
+      put("null");
+      return true;
+    case rapidjson::kFalseType:
+      put("false");
+      return true;
+    case rapidjson::kTrueType:
+      put("true");
+      return true;
+    case rapidjson::kStringType:
+      quoted(sv(v));
+      return true;
+    case rapidjson::kNumberType: {
+      char* o = room(32);
+      if (v.IsInt64()) {
+        wrote(std::to_chars(o, o + 32, v.GetInt64()).ptr);
+      } else if (v.IsUint64()) {
+        wrote(std::to_chars(o, o + 32, v.GetUint64()).ptr);
+      } else {
+        wrote(std::to_chars(o, o + 32, v.GetDouble()).ptr);
+      }
+      return true;
+    }
+    case rapidjson::kArrayType: {
+      put('[');
+      bool first = true;
+      for (const JsonValue& e : v.GetArray()) {
+        if (!first) put(',');
+        first = false;
+        if (!copy_value(e, depth + 1)) return false;
+      }
+      put(']');
+      return true;
+    }
+    case rapidjson::kObjectType: {
+      put('{');
+      bool first = true;
+      for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+        if (!first) put(',');
+        first = false;
+        quoted(sv(it->name));
+        put(':');
+        if (!copy_value(it->value, depth + 1)) return false;
+      }
+      put('}');
+      return true;
+    }
+  }
+  return true;
 }
 
 void JsonWriter::pointer(std::initializer_list<PointerToken> tokens) {
   prefix();
-  out_->push_back('"');
+  std::size_t n = 2;
+  for (const PointerToken& t : tokens) n += 1 + (t.index >= 0 ? 20 : escaped_room(t.name));
+  char* o = room(n);
+  *o++ = '"';
   for (const PointerToken& t : tokens) {
-    out_->push_back('/');
-    if (t.index >= 0) {
-      char buf[24];
-      const auto r = std::to_chars(buf, buf + sizeof buf, t.index);
-      out_->append(buf, r.ptr);
-    } else {
-      append_pointer_token(*out_, t.name);
-    }
+    *o++ = '/';
+    o = t.index >= 0 ? std::to_chars(o, o + 20, t.index).ptr : write_pointer_token(o, t.name);
   }
-  out_->push_back('"');
+  *o++ = '"';
+  wrote(o);
 }
 
 }  // namespace revrouter

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -36,62 +38,86 @@ struct PointerToken {
   static PointerToken append_end() { return PointerToken(std::string_view("-")); }
 };
 
+// Writes through a pointer into room claimed at the end of `out`: while writing, `out` is longer
+// than what was written (by room not yet used, whose bytes are unspecified). finish(), or the
+// writer's end, trims it to what was written: read `out` after one of them, and change it only
+// through the writer while the writer lives. Writing may go on after finish(). Small appends are
+// inline (std::string's are calls into the library).
 class JsonWriter {
  public:
-  explicit JsonWriter(std::string& out) : out_(&out) {}
+  explicit JsonWriter(std::string& out) : out_(&out), p_(out.data() + out.size()), room_end_(p_) {}
+  JsonWriter(const JsonWriter&) = delete;
+  JsonWriter& operator=(const JsonWriter&) = delete;
+  ~JsonWriter() {
+    if (room_end_ != p_) finish();
+  }
+
+  // `out` as written so far, without the unused room.
+  std::string& finish() {
+    out_->resize(static_cast<std::size_t>(p_ - out_->data()));
+    room_end_ = p_;
+    return *out_;
+  }
 
   void begin_object() {
     prefix();
-    out_->push_back('{');
+    put('{');
     push();
   }
   void end_object() {
     --depth_;
-    out_->push_back('}');
+    put('}');
   }
   void begin_array() {
     prefix();
-    out_->push_back('[');
+    put('[');
     push();
   }
   void end_array() {
     --depth_;
-    out_->push_back(']');
+    put(']');
   }
   void key(std::string_view k);
   // A key known to need no escaping (a literal of the builder's own): copied as is.
   void literal_key(std::string_view k) {
     prefix();
-    out_->push_back('"');
-    out_->append(k);
-    out_->append("\":");
+    char* o = room(k.size() + 3);
+    *o++ = '"';
+    std::memcpy(o, k.data(), k.size());
+    o += k.size();
+    o[0] = '"';
+    o[1] = ':';
+    wrote(o + 2);
     after_key_ = true;
   }
   void string(std::string_view s);
   void integer(std::int64_t v);
   void boolean(bool v) {
     prefix();
-    out_->append(v ? "true" : "false");
+    put(v ? std::string_view("true") : std::string_view("false"));
   }
   void null() {
     prefix();
-    out_->append("null");
+    put("null");
   }
   // A complete JSON value, already serialised.
   void raw_value(std::string_view json) {
     prefix();
-    out_->append(json);
+    put(json);
   }
   // Already-serialised `"key":value,...` members spliced into the current object.
   void raw_members(std::string_view members) {
     if (members.empty()) return;
     prefix();
-    out_->append(members);
+    put(members);
   }
   // A RapidJSON value, copied member by member (numbers in their shortest round-trip form). False
   // (output incomplete) when it nests deeper than kMaxValueDepth: no Kubernetes field does.
   static constexpr int kMaxValueDepth = 64;
-  [[nodiscard]] bool value(const JsonValue& v);
+  [[nodiscard]] bool value(const JsonValue& v) {
+    prefix();
+    return copy_value(v, 0);
+  }
   // A JSON Pointer as a JSON string: "/a/b~1c/0".
   void pointer(std::initializer_list<PointerToken> tokens);
 
@@ -99,25 +125,48 @@ class JsonWriter {
   // RFC's names: no escaping). The caller writes "value" where the op has one, then end_object().
   void begin_op(std::string_view op, std::initializer_list<PointerToken> path) {
     prefix();
-    out_->append("{\"op\":\"");
-    out_->append(op);
-    out_->append("\",\"path\":");
+    put("{\"op\":\"");
+    put(op);
+    put("\",\"path\":");
     push();
     first_[depth_] = false;
     after_key_ = true;
     pointer(path);
   }
 
-  std::string& out() { return *out_; }
-
  private:
+  // At least n bytes of room at the returned pointer (which is p_); the caller then says where
+  // what it wrote ends.
+  char* room(std::size_t n) {
+    if (static_cast<std::size_t>(room_end_ - p_) < n) grow(n);
+    return p_;
+  }
+  void wrote(char* end) {
+    assert(end >= p_ && end <= room_end_);  // within the room claimed
+    p_ = end;
+  }
+  void grow(std::size_t n);
+  void put(char c) {
+    char* o = room(1);
+    *o = c;
+    wrote(o + 1);
+  }
+  void put(std::string_view s) {
+    char* o = room(s.size());
+    std::memcpy(o, s.data(), s.size());
+    wrote(o + s.size());
+  }
+  // `s` escaped, quotes included.
+  void quoted(std::string_view s);
+  bool copy_value(const JsonValue& v, int depth);
+
   void prefix() {
     if (after_key_) {
       after_key_ = false;
       return;
     }
     if (depth_ > 0) {
-      if (!first_[depth_]) out_->push_back(',');
+      if (!first_[depth_]) put(',');
       first_[depth_] = false;
     }
   }
@@ -128,6 +177,8 @@ class JsonWriter {
   }
 
   std::string* out_;
+  char* p_;         // where the next byte goes
+  char* room_end_;  // the end of *out_ while writing: room from p_ to here
   std::array<bool, 32> first_{};
   int depth_ = 0;
   bool after_key_ = false;

@@ -1242,10 +1242,10 @@ void Builder::write_named_list(string_view field, const std::vector<NamedJson>& 
 }
 
 Status Builder::build() {
-  w_.out().clear();
   // Re-invocation (reinvocationPolicy: IfNeeded, or a pod injected before): nothing to add.
   if (in_.pod.annotations.contains(kStatusAnnotation)) {
-    w_.out().assign("[]");
+    w_.begin_array();
+    w_.end_array();
     return Ok{};
   }
   if (auto st = read_pod(); !st) return st;
@@ -1291,8 +1291,8 @@ Status build_injection_patch(const PatchInput& input, std::string& out) {
   }
   thread_local Scratch scratch;
   scratch.clear();
-  Builder b(input, *input.revision.sidecar, scratch, out);
-  Status st = b.build();
+  out.clear();
+  Status st = Builder(input, *input.revision.sidecar, scratch, out).build();  // `out` trimmed
   if (!st) out.clear();
   return st;
 }

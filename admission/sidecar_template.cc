@@ -225,6 +225,7 @@ Status split_container(const Loader& l, const Node& item, std::string_view at,
     if (auto s = l.to_json(kv.second, w, sub, k == "args" || k == "command"); !s) return s;
   }
   w.end_object();
+  w.finish();
   c.members = c.members.substr(1, c.members.size() - 2);
   return Ok{};
 }
@@ -250,8 +251,10 @@ Status load_named_list(const Loader& l, const Node& list, std::string_view where
     }
     Named e;
     e.name = name.Scalar();
-    JsonWriter w(e.json);
-    if (auto s = l.to_json(item, w, at); !s) return s;
+    {
+      JsonWriter w(e.json);  // done with e.json (trimmed) when it ends
+      if (auto s = l.to_json(item, w, at); !s) return s;
+    }
     if constexpr (std::is_same_v<Named, TemplateContainer>) {
       if (auto s = split_container(l, item, at, e); !s) return s;
     }
@@ -430,6 +433,7 @@ Status load_proxy(const Loader& l, const Node& proxy, SidecarTemplate& t) {
     if (auto s = load_proxy_env(l, Node(YAML::NodeType::Null), t); !s) return s;
   }
   w.end_object();
+  w.finish();
   // Keep the members only: the builder opens and closes the object around them.
   t.proxy_members = t.proxy_members.substr(1, t.proxy_members.size() - 2);
 

@@ -66,6 +66,16 @@ std::string escaped_exact(std::string_view in, std::string out) {
   return out;
 }
 
+// write_json_escaped into a heap block of exactly json_escaped_size bytes, so ASan reports any
+// store past the room it is promised; the block's end is where the writer says it stopped.
+std::string written_exact(std::string_view in) {
+  const std::size_t n = json_escaped_size(in);
+  const auto room = std::make_unique<char[]>(n);
+  const char* end = write_json_escaped(room.get(), in);
+  EXPECT_EQ(end, room.get() + n) << in;
+  return std::string(room.get(), n);
+}
+
 // Every byte value at every position of strings that cross the 16- and 8-byte scan blocks and the
 // byte tail, into a buffer that already holds text (the escaper appends).
 TEST(JsonEscaped, EveryByteAtEveryPosition) {
@@ -75,6 +85,8 @@ TEST(JsonEscaped, EveryByteAtEveryPosition) {
         std::string in(len, 'a');
         in[pos] = static_cast<char>(b);
         ASSERT_EQ(escaped_exact(in, "x"), "x" + reference_escaped(in))
+            << "byte " << b << " at " << pos << "/" << len;
+        ASSERT_EQ(written_exact(in), reference_escaped(in))
             << "byte " << b << " at " << pos << "/" << len;
       }
     }
@@ -101,6 +113,7 @@ TEST(JsonEscaped, RandomTextRoundTrips) {
       }
     }
     ASSERT_EQ(escaped_exact(in, "\""), "\"" + reference_escaped(in));
+    ASSERT_EQ(written_exact(in), reference_escaped(in));
     std::string out;
     append_json_string(out, in);
     ASSERT_EQ(nlohmann::json::parse(out).get<std::string>(), in);

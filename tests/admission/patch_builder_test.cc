@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "admission/json_out.h"
 #include "admission/json_patch_writer.h"
 #include "admission/pod.h"
 #include "admission/sidecar_template.h"
@@ -536,23 +537,63 @@ TEST(JsonWriter, PointerTokensEscapeTildeThenSlash) {
   std::string out;
   JsonWriter w(out);
   w.pointer({"metadata", "annotations", "a/b~c~1", std::size_t{3}, PointerToken::append_end()});
-  EXPECT_EQ(out, R"("/metadata/annotations/a~1b~0c~01/3/-")");
+  EXPECT_EQ(w.finish(), R"("/metadata/annotations/a~1b~0c~01/3/-")");
   EXPECT_EQ(json::parse(R"({"a/b~c~1":1})").at(json::json_pointer("/a~1b~0c~01")), 1);
 }
 
 TEST(JsonWriter, StringsRoundTripWhereverTheEscapesFall) {
-  // The scanner looks at 8 bytes at a time: put each special character at every offset.
-  for (const std::string& special :
-       std::vector<std::string>{"\"", "\\", "\n", std::string(1, 1), "\x7f", "\xc3\xa9"}) {
-    for (std::size_t at = 0; at < 20; ++at) {
-      std::string s(20, 'a');
-      s.replace(at, 1, special);
-      std::string out;
-      JsonWriter w(out);
-      w.string(s);
-      EXPECT_EQ(json::parse(out).get<std::string>(), s) << out;
+  // The escaper stores 16 bytes at a time, and the writer claims room before it writes: each
+  // special character at every offset of strings across those blocks, as value, key and pointer
+  // token, written after text already in `out`.
+  for (const std::string& special : std::vector<std::string>{"\"", "\\", "\n", std::string(1, 1),
+                                                             "\x7f", "\xc3\xa9", "/", "~"}) {
+    for (std::size_t len : {1, 15, 16, 17, 31, 32, 33, 70}) {
+      for (std::size_t at = 0; at < len; ++at) {
+        std::string s(len, 'a');
+        s.replace(at, 1, special);
+        std::string out = "[";
+        {
+          JsonWriter w(out);
+          w.string(s);
+          w.raw_value(",{");
+          w.key(s);
+          w.integer(1);
+          w.raw_value("},");
+          w.pointer({std::string_view(s)});
+        }
+        out += "]";
+        const json got = json::parse(out);
+        EXPECT_EQ(got[0].get<std::string>(), s) << out;
+        EXPECT_EQ(got[1].at(s), 1) << out;
+        EXPECT_EQ(json({{s, 1}}).at(json::json_pointer(got[2].get<std::string>())), 1) << out;
+      }
     }
   }
+}
+
+// The writer claims room in steps; what it wrote before a step, and text `out` held before the
+// writer, stay as they were; finish() trims, and writing may go on after it. The strings escape to
+// up to six times their length, so the room claimed for them runs out at every kind of boundary
+// (debug builds assert that nothing is written past it).
+TEST(JsonWriter, GrowsKeepsWhatWasWrittenAndFinishesTwice) {
+  std::string out = "head:";
+  JsonWriter w(out);
+  w.begin_array();
+  std::string want = "head:[";
+  for (int i = 0; i < 2000; ++i) {
+    const auto n = static_cast<std::size_t>(i % 37);
+    const std::string s = "v" + std::to_string(i) + std::string(n, i % 3 == 0 ? '\x01' : 'x') +
+                          std::string(n / 2, '"');
+    w.string(s);
+    want += i == 0 ? "\"" : ",\"";
+    append_json_escaped(want, s);
+    want += '"';
+  }
+  EXPECT_EQ(w.finish(), want);
+  w.integer(-5);
+  w.end_array();
+  EXPECT_EQ(w.finish(), want + ",-5]");
+  EXPECT_EQ(w.finish(), want + ",-5]");
 }
 
 TEST(JsonWriter, GoEscapingMatchesEncodingJson) {
@@ -588,7 +629,7 @@ TEST(JsonWriter, CopiesValuesAndSeparatesMembers) {
   w.key("n");
   w.integer(-7);
   w.end_object();
-  EXPECT_EQ(json::parse(out),
+  EXPECT_EQ(json::parse(w.finish()),
             json::parse(R"({"v":{"a":[1,-2,3.5,1e300,true,null,"x\"y"],"b":{"c":{}}},"n":-7})"));
 }
 
