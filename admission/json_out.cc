@@ -1,6 +1,7 @@
 #include "admission/json_out.h"
 
 #include <bit>
+#include <cstdint>
 #include <cstring>
 
 #include "admission/json_scan.h"
@@ -45,6 +46,48 @@ inline __attribute__((always_inline)) char* write_escape(char* o, unsigned char 
       o[5] = kHex[c & 0xf];
       return o + 6;
   }
+}
+
+// Whether any byte of the word needs escaping ('"', '\\', below 0x20). Exact for "any": the
+// lowest such byte is always flagged (a borrow only reaches bytes above it).
+template <class Word>
+bool word_needs_escape(Word w) {
+  constexpr Word ones = static_cast<Word>(0x0101010101010101ull);
+  constexpr Word highs = static_cast<Word>(0x8080808080808080ull);
+  const auto zero = [&](Word x) { return static_cast<Word>((x - ones) & ~x & highs); };
+  return (zero(w ^ static_cast<Word>(ones * '"')) | zero(w ^ static_cast<Word>(ones * '\\')) |
+          static_cast<Word>((w - ones * 0x20) & ~w & highs)) != 0;
+}
+
+// The bytes from p to end, written at o (room for what they escape to); meant for fewer than 16
+// (keys, names, a block's tail). Plain text of 4 to 16 bytes, the usual case, is checked and copied
+// as two overlapping words: no loop, and no store past its length.
+inline __attribute__((always_inline)) char* write_short_escaped(char* o, const char* p,
+                                                                const char* end) {
+  const auto n = static_cast<std::size_t>(end - p);
+  auto copy_if_plain = [&](auto word) {
+    decltype(word) head;
+    decltype(word) tail;
+    std::memcpy(&head, p, sizeof head);
+    std::memcpy(&tail, end - sizeof tail, sizeof tail);
+    if (word_needs_escape(head) || word_needs_escape(tail)) return false;
+    std::memcpy(o, &head, sizeof head);
+    std::memcpy(o + n - sizeof tail, &tail, sizeof tail);
+    return true;
+  };
+  if (n >= 8 ? n <= 16 && copy_if_plain(std::uint64_t{})
+             : n >= 4 && copy_if_plain(std::uint32_t{})) {
+    return o + n;
+  }
+  for (; p != end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (needs_escape(c)) {
+      o = write_escape(o, c);
+    } else {
+      *o++ = static_cast<char>(c);
+    }
+  }
+  return o;
 }
 
 std::size_t escape_extra(unsigned char c) {
@@ -148,15 +191,7 @@ char* write_json_escaped(char* o, std::string_view s) {
     p += k + 1;
   }
 #endif
-  for (; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (needs_escape(c)) {
-      o = write_escape(o, c);
-    } else {
-      *o++ = static_cast<char>(c);
-    }
-  }
-  return o;
+  return write_short_escaped(o, p, end);
 }
 
 // Most text needs no escaping: it is found 16 bytes at a time and copied whole. Text that does
