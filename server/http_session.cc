@@ -67,8 +67,16 @@ class HttpSession : public SessionBase {
   Derived& derived() { return static_cast<Derived&>(*this); }
   const ServerLimits& limits() const { return worker_.shared.options.limits; }
   auto& lowest() { return beast::get_lowest_layer(derived().stream()); }
+  // The stream's next operation times out `in` after `now` (saturating: a timeout may be as long
+  // as a Go duration can say): one clock read, where the stream's expires_after reads it once for
+  // each of its two timers.
+  void expire_in(Clock::duration in, Clock::time_point now = Clock::now()) {
+    lowest().expires_at(in < Clock::time_point::max() - now ? now + in : Clock::time_point::max());
+  }
 
-  void do_read() {
+  // `now`: the caller's reading of the clock, when it has one (a read costs about as much as the
+  // rest of arming a timeout).
+  void do_read(Clock::time_point now = Clock::now()) {
     // A fresh parser per request; the previous request's body buffer is reused (cleared, capacity
     // kept) so a warm connection does not allocate one per request.
     if (parser_) request_body_ = std::move(parser_->get().body());
@@ -82,7 +90,7 @@ class HttpSession : public SessionBase {
 
     // Idle until the next request's first byte; then the header timeout runs from there.
     phase_ = Phase::kIdle;
-    lowest().expires_after(limits().idle_timeout);
+    expire_in(limits().idle_timeout, now);
     derived().stream().async_read_some(
         buffer_.prepare(kReadChunk),
         beast::bind_front_handler(&HttpSession::on_idle_read, derived().shared_from_this()));
@@ -143,7 +151,7 @@ class HttpSession : public SessionBase {
 
   void read_header() {
     phase_ = Phase::kHeader;
-    lowest().expires_after(limits().header_timeout);
+    expire_in(limits().header_timeout);
     http::async_read_header(
         derived().stream(), buffer_, *parser_,
         beast::bind_front_handler(&HttpSession::on_header, derived().shared_from_this()));
@@ -158,7 +166,7 @@ class HttpSession : public SessionBase {
 
   void read_body() {
     phase_ = Phase::kBody;
-    lowest().expires_after(limits().body_timeout);
+    expire_in(limits().body_timeout);
     http::async_read(
         derived().stream(), buffer_, *parser_,
         beast::bind_front_handler(&HttpSession::on_body, derived().shared_from_this()));
@@ -219,7 +227,7 @@ class HttpSession : public SessionBase {
     phase_ = Phase::kClose;
     beast::error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
-    lowest().expires_after(limits().write_timeout);
+    expire_in(limits().write_timeout);
     buffer_.clear();
     discard();
   }
@@ -297,32 +305,37 @@ class HttpSession : public SessionBase {
     head_.append(body_);
 
     phase_ = Phase::kWrite;
-    lowest().expires_after(limits().write_timeout);
+    expire_in(limits().write_timeout);
     net::async_write(
         derived().stream(), net::buffer(head_),
         beast::bind_front_handler(&HttpSession::on_write, derived().shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    finish_request(ec);
+    const Clock::time_point now = finish_request(ec);
     if (ec) {
       if (ec == beast::error::timeout) worker_.metrics.limit_tripped(Limit::kWriteTimeout);
       return;
     }
     if (linger_) return linger_close();
     if (close_) return derived().do_close();
-    do_read();
+    do_read(now);
   }
 
-  void finish_request(beast::error_code write_error) {
+  // Counts and logs the request; returns when it ended.
+  Clock::time_point finish_request(beast::error_code write_error) {
+    const Clock::time_point now = Clock::now();
     const auto latency_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_).count());
-    if (!result_.counted) return worker_.metrics.probe_finished();
+        std::chrono::duration_cast<std::chrono::microseconds>(now - received_).count());
+    if (!result_.counted) {
+      worker_.metrics.probe_finished();
+      return now;
+    }
     worker_.metrics.request_finished(result_.outcome, result_.reason, result_.revision_slot,
                                      latency_us);
     const bool rejected = result_.outcome == Outcome::kRejected;
     const auto level = rejected ? spdlog::level::warn : spdlog::level::info;
-    if (!log_enabled(level)) return;
+    if (!log_enabled(level)) return now;
     LogEvent event(rejected ? "request rejected" : "admission review answered");
     event.str("uid", result_.uid)
         .str("namespace", result_.namespace_)
@@ -339,6 +352,7 @@ class HttpSession : public SessionBase {
     }
     if (write_error) event.str("write_error", write_error.message());
     log(level, event);
+    return now;
   }
 
   const Port port_;
@@ -366,7 +380,7 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
 
   void run() {
     phase_ = Phase::kHandshake;
-    lowest().expires_after(limits().handshake_timeout);
+    expire_in(limits().handshake_timeout);
     stream_.async_handshake(
         ssl::stream_base::server,
         beast::bind_front_handler(&TlsSession::on_handshake, shared_from_this()));
@@ -374,7 +388,7 @@ class TlsSession : public HttpSession<TlsSession>, public std::enable_shared_fro
 
   void do_close() {
     phase_ = Phase::kClose;
-    lowest().expires_after(limits().write_timeout);
+    expire_in(limits().write_timeout);
     stream_.async_shutdown(beast::bind_front_handler(&TlsSession::on_shutdown, shared_from_this()));
   }
 

@@ -104,6 +104,24 @@ TEST_F(LimitsTest, IdleKeepAliveConnectionIsClosed) {
   EXPECT_EQ(trips("idle_timeout"), 1);
 }
 
+// The longest timeouts a Go duration can say (2562047h, about 292 years) must mean "a long
+// time", not a deadline that wraps around to the past and cuts every connection at once.
+TEST_F(LimitsTest, LongestTimeoutsKeepConnectionsOpen) {
+  const std::string longest = "2562047h";
+  start({"--handshake-timeout", longest, "--idle-timeout", longest, "--header-timeout", longest,
+         "--body-timeout", longest, "--write-timeout", longest});
+  TlsClient client = server_->client();
+  const auto request = pod_review("long-timeouts");
+  for (int i = 0; i < 3; ++i) {
+    auto res = client.review("/inject/ns-injection/enabled?timeout=10s", request.dump());
+    ASSERT_TRUE(res) << "request " << i << ": " << res.error().message;
+    Answer answer;
+    EXPECT_TRUE(check_answer(*res, request, answer));
+    EXPECT_TRUE(res->keep_alive);
+  }
+  EXPECT_EQ(client.connects(), 1);
+}
+
 TEST_F(LimitsTest, BodyLimitTripIsCountedAndConnectionClosed) {
   start({"--max-body-bytes", "1024"});
   TlsClient client = server_->client();
