@@ -17,6 +17,14 @@ std::size_t escaped_room(std::string_view s) {
   return s.size() <= 4096 ? 6 * s.size() : json_escaped_size(s);
 }
 
+// The same for a pointer token, whose '~' and '/' take two bytes each.
+std::size_t pointer_token_room(std::string_view s) {
+  if (s.size() <= 4096) return 6 * s.size();
+  return json_escaped_size(s) +
+         static_cast<std::size_t>(
+             std::count_if(s.begin(), s.end(), [](char c) { return c == '~' || c == '/'; }));
+}
+
 // RFC 6901: '~' -> "~0", '/' -> "~1", then JSON string escaping of the result (neither form needs
 // escaping, and neither is longer than six bytes).
 char* write_pointer_token(char* o, std::string_view s) {
@@ -161,7 +169,7 @@ bool JsonWriter::copy_value(const JsonValue& v, int depth) {
 void JsonWriter::pointer(std::initializer_list<PointerToken> tokens) {
   prefix();
   std::size_t n = 2;
-  for (const PointerToken& t : tokens) n += 1 + (t.index >= 0 ? 20 : escaped_room(t.name));
+  for (const PointerToken& t : tokens) n += 1 + (t.index >= 0 ? 20 : pointer_token_room(t.name));
   char* o = room(n);
   *o++ = '"';
   for (const PointerToken& t : tokens) {

@@ -541,6 +541,22 @@ TEST(JsonWriter, PointerTokensEscapeTildeThenSlash) {
   EXPECT_EQ(json::parse(R"({"a/b~c~1":1})").at(json::json_pointer("/a~1b~0c~01")), 1);
 }
 
+// Past 4 KiB the writer measures a string instead of claiming six bytes per byte: a long pointer
+// token's '~' and '/' still take two bytes each (debug builds assert on writing past the room).
+TEST(JsonWriter, LongPointerTokensGetTheirRoom) {
+  for (const std::string& token : {std::string(5000, '/'), std::string(5000, '~'),
+                                   std::string(3000, '/') + std::string(3000, '"')}) {
+    std::string out;
+    {
+      JsonWriter w(out);
+      w.pointer({"metadata", "labels", std::string_view(token)});
+    }
+    json object = json::object();
+    object["metadata"]["labels"][token] = 1;
+    EXPECT_EQ(object.at(json::json_pointer(json::parse(out).get<std::string>())), 1);
+  }
+}
+
 TEST(JsonWriter, StringsRoundTripWhereverTheEscapesFall) {
   // The escaper stores 16 bytes at a time, and the writer claims room before it writes: each
   // special character at every offset of strings across those blocks, as value, key and pointer
