@@ -48,17 +48,6 @@ inline __attribute__((always_inline)) char* write_escape(char* o, unsigned char 
   }
 }
 
-// Whether any byte of the word needs escaping ('"', '\\', below 0x20). Exact for "any": the
-// lowest such byte is always flagged (a borrow only reaches bytes above it).
-template <class Word>
-bool word_needs_escape(Word w) {
-  constexpr Word ones = static_cast<Word>(0x0101010101010101ull);
-  constexpr Word highs = static_cast<Word>(0x8080808080808080ull);
-  const auto zero = [&](Word x) { return static_cast<Word>((x - ones) & ~x & highs); };
-  return (zero(w ^ static_cast<Word>(ones * '"')) | zero(w ^ static_cast<Word>(ones * '\\')) |
-          static_cast<Word>((w - ones * 0x20) & ~w & highs)) != 0;
-}
-
 // The bytes from p to end, written at o (room for what they escape to); meant for fewer than 16
 // (keys, names, a block's tail). Plain text of 4 to 16 bytes, the usual case, is checked and copied
 // as two overlapping words: no loop, and no store past its length.
@@ -70,7 +59,7 @@ inline __attribute__((always_inline)) char* write_short_escaped(char* o, const c
     decltype(word) tail;
     std::memcpy(&head, p, sizeof head);
     std::memcpy(&tail, end - sizeof tail, sizeof tail);
-    if (word_needs_escape(head) || word_needs_escape(tail)) return false;
+    if ((json_escape_bits(head) | json_escape_bits(tail)) != 0) return false;
     std::memcpy(o, &head, sizeof head);
     std::memcpy(o + n - sizeof tail, &tail, sizeof tail);
     return true;
@@ -113,20 +102,18 @@ std::size_t json_escaped_size(std::string_view s) {
   const char* const end = s.data() + s.size();
   std::size_t extra = 0;
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i below_space = _mm_set1_epi8(0x1F);
   // Counting: an escape adds 1 byte (two characters) or 5 (\u00XX); per block the weights are
   // summed by _mm_sad_epu8 (the x86-64 baseline has no popcount instruction).
   __m128i sums = _mm_setzero_si128();
   for (; end - r >= 16; r += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
-    const __m128i qb = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
-    const __m128i two =
-        _mm_or_si128(qb, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
-                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
-                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
-    const __m128i all = _mm_or_si128(qb, _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
+    const __m128i all = json_escape_bytes(v);
+    // Those with a two-character form: '"', '\\', '\n', '\r', '\t'.
+    const __m128i two = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
     const __m128i weight =
         _mm_or_si128(_mm_and_si128(two, _mm_set1_epi8(1)),
                      _mm_and_si128(_mm_andnot_si128(two, all), _mm_set1_epi8(5)));
@@ -150,19 +137,11 @@ char* write_json_escaped(char* o, std::string_view s) {
   const char* p = s.data();
   const char* const end = p + s.size();
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i below_space = _mm_set1_epi8(0x1F);
-  // 0xFF at each byte of the block to escape.
-  auto escapes = [&](__m128i v) {
-    return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                        _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
-  };
   // With 32 bytes left, a block's escapes are all handled from its one mask: the plain run before
   // each is stored from an unaligned load at the run's start (which stays inside the input).
   while (end - p >= 32) {
     auto mask = static_cast<unsigned>(
-        _mm_movemask_epi8(escapes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
+        _mm_movemask_epi8(json_escape_bytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
     unsigned done = 0;
     while (mask != 0) {
       const auto k = static_cast<unsigned>(std::countr_zero(mask));
@@ -179,7 +158,7 @@ char* write_json_escaped(char* o, std::string_view s) {
   }
   while (end - p >= 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const auto all = static_cast<unsigned>(_mm_movemask_epi8(escapes(v)));
+    const auto all = static_cast<unsigned>(_mm_movemask_epi8(json_escape_bytes(v)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
     if (all == 0) {
       o += 16;

@@ -19,11 +19,29 @@ namespace json_scan_detail {
 constexpr std::uint64_t kOnes = 0x0101010101010101ull;
 constexpr std::uint64_t kHighs = 0x8080808080808080ull;
 
-// Bytes of `w` equal to zero, as their high bits. The lowest flagged byte is always a real zero
-// (a borrow only flags bytes above one), and only the lowest one is used.
-constexpr std::uint64_t zero_bytes(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
-
 }  // namespace json_scan_detail
+
+// The bytes of a little-endian word (4 or 8 bytes) that are '"', '\\' or a control character, as
+// their high bits. Only the lowest flagged byte is exact (a borrow can flag a byte above a real
+// one, never below): enough to find the first, or to tell whether there is any.
+template <class Word>
+constexpr Word json_escape_bits(Word w) {
+  constexpr auto ones = static_cast<Word>(json_scan_detail::kOnes);
+  constexpr auto highs = static_cast<Word>(json_scan_detail::kHighs);
+  const auto zero = [](Word x) { return static_cast<Word>((x - ones) & ~x & highs); };
+  return zero(static_cast<Word>(w ^ ones * '"')) | zero(static_cast<Word>(w ^ ones * '\\')) |
+         static_cast<Word>((w - ones * 0x20) & ~w & highs);
+}
+
+#if defined(__SSE2__)
+// 0xFF at each byte of the block that is '"', '\\' or a control character (v <= 0x1F unsigned,
+// i.e. min(v, 0x1F) == v).
+inline __m128i json_escape_bytes(__m128i v) {
+  return _mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+      _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v));
+}
+#endif
 
 // The first byte at or after p that is '"', '\\' or a control character (and, with kNonAscii, any
 // byte >= 0x80), or `end`: sixteen bytes at a time with SSE2 (every x86-64), eight with the
@@ -31,17 +49,10 @@ constexpr std::uint64_t zero_bytes(std::uint64_t w) { return (w - kOnes) & ~w & 
 template <bool kNonAscii>
 inline const char* scan_json_plain(const char* p, const char* end) {
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i below_space = _mm_set1_epi8(0x1F);
   while (end - p >= 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // Control characters: v <= 0x1F unsigned, i.e. min(v, 0x1F) == v; bytes >= 0x80 have their
-    // sign bit set, which movemask reads directly.
-    const __m128i hit =
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                     _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
-    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
+    // Bytes >= 0x80 have their sign bit set, which movemask reads directly.
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(json_escape_bytes(v)));
     if constexpr (kNonAscii) mask |= static_cast<unsigned>(_mm_movemask_epi8(v));
     if (mask != 0) return p + std::countr_zero(mask);
     p += 16;
@@ -52,8 +63,7 @@ inline const char* scan_json_plain(const char* p, const char* end) {
     while (end - p >= 8) {
       std::uint64_t w;
       std::memcpy(&w, p, 8);
-      std::uint64_t m = zero_bytes(w ^ (kOnes * '"')) | zero_bytes(w ^ (kOnes * '\\')) |
-                        ((w - kOnes * 0x20) & ~w & kHighs);
+      std::uint64_t m = json_escape_bits(w);
       if constexpr (kNonAscii) m |= w & kHighs;
       // Only the lowest flagged byte is exact: a byte >= 0x80 (not stopped at without kNonAscii)
       // can make the "below 0x20" borrow flag a later byte, never an earlier one.
